@@ -1,0 +1,141 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+
+	"edgecollector/collector/server"
+	"edgecollector/collector/sink"
+	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
+)
+
+type config struct {
+	addr           string
+	sink           string
+	webhookURL     string
+	webhookTimeout time.Duration
+	flakyEvery     int
+	drainTimeout   time.Duration
+	logFormat      string
+	version        bool
+
+	store    store.Options
+	uploader uploader.Options
+	server   server.Config
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: collector [flags]\n\nAccepts telemetry on POST /events, commits it durably to a SQLite file,\nand ships the backlog to a sink.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var mode string
+	fs.StringVar(&c.store.Path, "db", "events.db", "SQLite database `file` (created if missing)")
+	fs.StringVar(&c.addr, "addr", ":8080", "HTTP listen `address`")
+	fs.StringVar(&mode, "mode", string(store.Group), "write mode: group | serialized | concurrent")
+	fs.BoolVar(&c.store.Indexed, "indexed", false, "add an index on events(device_id) for per-device queries")
+	fs.IntVar(&c.store.MaxConns, "max-conns", store.DefaultMaxConns, "database connection pool ceiling")
+	fs.IntVar(&c.store.MaxCommitBytes, "max-commit-bytes", 0, "cap on one transaction's write set, in bytes (0 = none)")
+	fs.Int64Var(&c.server.MaxBacklog, "max-backlog", 50000, "answer 503 once this many events wait for upload (0 = unlimited)")
+	fs.IntVar(&c.server.MaxPayloadBytes, "max-payload-bytes", server.DefaultMaxPayloadBytes, "largest event payload, in bytes")
+	var maxBody int64
+	fs.Int64Var(&maxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
+	fs.IntVar(&c.server.MaxEventsPerRequest, "max-events-per-request", server.DefaultMaxEventsPerRequest, "most events in one request")
+	fs.DurationVar(&c.uploader.Interval, "upload-interval", uploader.DefaultInterval, "uploader polling `period` while the backlog is under a batch")
+	fs.IntVar(&c.uploader.Batch, "upload-batch", uploader.DefaultBatch, "most events per upload cycle")
+	fs.DurationVar(&c.uploader.MaxBackoff, "upload-max-backoff", uploader.DefaultMaxBackoff, "longest wait between failing upload cycles")
+	fs.DurationVar(&c.uploader.Retention, "retention", uploader.DefaultRetention, "purge uploaded events older than this (0 = keep forever)")
+	fs.StringVar(&c.uploader.CollectorID, "collector-id", host, "this collector's identity, sent with every shipped event")
+	fs.StringVar(&c.sink, "sink", "log", "where to ship: log (JSON lines on stdout) | webhook")
+	fs.StringVar(&c.webhookURL, "webhook-url", "", "webhook `URL` (required with -sink webhook)")
+	fs.DurationVar(&c.webhookTimeout, "webhook-timeout", sink.DefaultWebhookTimeout, "timeout of one webhook delivery")
+	fs.IntVar(&c.flakyEvery, "flaky-every", 0, "make every Nth upload fail, to demonstrate backoff and backpressure (0 = off)")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", drainWait, "on shutdown, how long to finish requests and ship the backlog")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format on stderr: text | json")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return c, err
+		}
+		return c, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return c, usageError{fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))}
+	}
+	c.server.MaxBodyBytes = maxBody
+	if c.version {
+		return c, nil
+	}
+
+	bad := func(flag, format string, args ...any) (config, error) {
+		return c, usageError{fmt.Errorf("-%s: %s", flag, fmt.Sprintf(format, args...))}
+	}
+	var err error
+	if c.store.Mode, err = store.ParseMode(mode); err != nil {
+		return bad("mode", "%v", err)
+	}
+	switch {
+	case c.store.Path == "":
+		return bad("db", "must name a file")
+	case c.store.MaxConns < 1:
+		return bad("max-conns", "must be at least 1, not %d", c.store.MaxConns)
+	case c.store.MaxCommitBytes < 0:
+		return bad("max-commit-bytes", "must not be negative")
+	case c.store.MaxCommitBytes > 0 && c.store.MaxCommitBytes < 256:
+		return bad("max-commit-bytes", "%d is too small to hold one event; use 0 or at least 256", c.store.MaxCommitBytes)
+	case c.server.MaxBacklog < 0:
+		return bad("max-backlog", "must not be negative")
+	case c.server.MaxPayloadBytes < 1:
+		return bad("max-payload-bytes", "must be at least 1")
+	case c.server.MaxBodyBytes < 64:
+		return bad("max-body-bytes", "must be at least 64")
+	case c.server.MaxEventsPerRequest < 1:
+		return bad("max-events-per-request", "must be at least 1")
+	case c.uploader.Interval <= 0:
+		return bad("upload-interval", "must be positive, not %s", c.uploader.Interval)
+	case c.uploader.Batch < 1:
+		return bad("upload-batch", "must be at least 1, not %d", c.uploader.Batch)
+	case c.uploader.MaxBackoff < c.uploader.Interval:
+		return bad("upload-max-backoff", "must be at least -upload-interval (%s)", c.uploader.Interval)
+	case c.uploader.Retention < 0:
+		return bad("retention", "must not be negative")
+	case c.uploader.CollectorID == "":
+		return bad("collector-id", "must not be empty (the host name is unknown)")
+	case c.webhookTimeout <= 0:
+		return bad("webhook-timeout", "must be positive")
+	case c.flakyEvery < 0:
+		return bad("flaky-every", "must not be negative")
+	case c.drainTimeout <= 0:
+		return bad("drain-timeout", "must be positive")
+	case c.logFormat != "text" && c.logFormat != "json":
+		return bad("log-format", "want text or json, not %q", c.logFormat)
+	}
+	switch c.sink {
+	case "log":
+		if c.webhookURL != "" {
+			return bad("webhook-url", "given, but -sink is log (add -sink webhook)")
+		}
+	case "webhook":
+		u, err := url.Parse(c.webhookURL)
+		if c.webhookURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("webhook-url", "want an http(s) URL with -sink webhook, got %q", c.webhookURL)
+		}
+	default:
+		return bad("sink", "want log or webhook, not %q", c.sink)
+	}
+	if c.uploader.Retention == 0 {
+		c.uploader.Retention = -1 // uploader: negative means keep forever
+	}
+	// Any single event must fit one commit, or it could never be checkpointed.
+	c.server.MaxEventBytes = c.store.MaxCommitBytes
+	return c, nil
+}

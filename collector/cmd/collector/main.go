@@ -1,0 +1,148 @@
+// Command collector is the edge event collector: it accepts telemetry over
+// HTTP, commits every event to a local SQLite file before acknowledging it,
+// and drains the backlog to a sink in the background.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"edgecollector/collector"
+	"edgecollector/collector/server"
+	"edgecollector/collector/sink"
+	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError is a bad flag or flag value: exit status 2.
+type usageError struct{ error }
+
+// run parses args and serves until SIGINT or SIGTERM. The first signal
+// drains: stop accepting, finish requests in flight, ship what is left
+// (bounded by -drain-timeout), close the database. A second signal aborts
+// the drain; everything acknowledged is already on disk.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.version {
+		fmt.Fprintln(stdout, "collector", version)
+		return nil
+	}
+	log := newLogger(stderr, cfg.logFormat)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	st, err := store.Open(ctx, cfg.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after a clean drain this is a no-op
+
+	var out collector.Sink
+	switch cfg.sink {
+	case "log":
+		out = sink.NewLog(stdout)
+	case "webhook":
+		out = sink.NewWebhook(cfg.webhookURL, cfg.webhookTimeout)
+	}
+	if cfg.flakyEvery > 0 {
+		out = &sink.Flaky{Sink: out, Every: cfg.flakyEvery}
+	}
+	cfg.uploader.Logger = log
+	up := uploader.New(st, out, cfg.uploader)
+	cfg.server.Logger = log
+	srv := server.New(st, up, cfg.server)
+	if err := srv.Open(cfg.addr); err != nil {
+		return err
+	}
+	up.Start(context.WithoutCancel(ctx))
+	log.Info("collector started", "version", version, "addr", srv.Addr().String(), "db", cfg.store.Path,
+		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.uploader.CollectorID, "backlog", st.Backlog())
+
+	var serveErr error
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down: draining", "signal", sig.String(), "timeout", cfg.drainTimeout)
+	case serveErr = <-srv.Err():
+		log.Error("server failed; shutting down", "err", serveErr)
+	case <-ctx.Done():
+	}
+
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
+	defer cancel()
+	aborted := make(chan struct{})
+	go func() { // owned: ends when the drain does (cancel) or on a second signal
+		select {
+		case sig := <-sigs:
+			log.Warn("second signal: aborting drain", "signal", sig.String())
+			close(aborted)
+			cancel()
+		case <-drainCtx.Done():
+		}
+	}()
+
+	var errs []error
+	if err := srv.Shutdown(drainCtx); err != nil {
+		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	}
+	if err := up.Stop(drainCtx); err != nil {
+		// Not fatal: the backlog stays on disk for the next start.
+		log.Warn("final drain incomplete; backlog kept for next start", "err", err, "backlog", st.Backlog())
+	}
+	if err := st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close buffer: %w", err))
+	}
+	cancel()
+	select {
+	case <-aborted:
+		errs = append(errs, errors.New("aborted by second signal"))
+	default:
+	}
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	log.Info("collector stopped", "backlog", st.Backlog())
+	return nil
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// drainWait is how long a drain may take by default.
+const drainWait = 10 * time.Second

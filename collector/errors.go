@@ -1,0 +1,53 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every layer wraps these with context; the HTTP server maps
+// them to status codes in exactly one place (server.errorStatus).
+var (
+	// ErrInvalid: the request is malformed. The message names what is wrong.
+	ErrInvalid = errors.New("invalid input")
+	// ErrTooLarge: a body, payload or request exceeds a configured limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrCommitTooLarge: a transaction's write set exceeds MaxCommitBytes. It is
+	// raised before commit, so nothing of that transaction is stored.
+	ErrCommitTooLarge = errors.New("write set over the commit-size cap")
+	// ErrBusy: the engine kept reporting busy or conflict until the retry
+	// budget ran out. Nothing of the transaction is stored; retrying later may work.
+	ErrBusy = errors.New("database busy")
+	// ErrBacklogFull: the backlog is at its cap; the request is refused unstored.
+	ErrBacklogFull = errors.New("backlog full")
+	// ErrDiskFull: the filesystem has no room for the write. Nothing stored.
+	ErrDiskFull = errors.New("disk full")
+	// ErrClosed: the store is shutting down and accepts no more writes.
+	ErrClosed = errors.New("store closed")
+	// ErrRejected: a sink refused a batch for good (for example HTTP 400).
+	ErrRejected = errors.New("rejected by sink")
+)
+
+// InputError is a validation failure pinned to one event of a request and,
+// when known, one field. It wraps ErrInvalid or ErrTooLarge.
+type InputError struct {
+	Index int    // index in the request's array; -1 for the request as a whole
+	Field string // JSON field name, or "" when the whole event or body is wrong
+	Msg   string
+	Err   error // ErrInvalid or ErrTooLarge
+}
+
+func (e *InputError) Error() string {
+	switch {
+	case e.Index >= 0 && e.Field != "":
+		return fmt.Sprintf("event[%d].%s: %s", e.Index, e.Field, e.Msg)
+	case e.Index >= 0:
+		return fmt.Sprintf("event[%d]: %s", e.Index, e.Msg)
+	case e.Field != "":
+		return fmt.Sprintf("%s: %s", e.Field, e.Msg)
+	default:
+		return e.Msg
+	}
+}
+
+func (e *InputError) Unwrap() error { return e.Err }

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
+)
+
+// metrics is the /metrics registry: the store's and uploader's gauges, read
+// at scrape time, and request latency per route. A registry per server keeps
+// tests that run several servers apart.
+type metrics struct {
+	reg      *prometheus.Registry
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(st *store.Store, up *uploader.Uploader) *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "collector_" + name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "collector_" + name, Help: help}, f))
+	}
+	ss := func(f func(store.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(st.Stats())) }
+	}
+	us := func(f func(uploader.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(up.Stats())) }
+	}
+	counter("events_written_total", "Events committed since start.", ss(func(s store.Stats) int64 { return s.Written }))
+	counter("events_uploaded_total", "Events marked uploaded since start.", ss(func(s store.Stats) int64 { return s.Uploaded }))
+	gauge("backlog_events", "Events waiting for upload.", ss(func(s store.Stats) int64 { return s.Backlog }))
+	counter("commits_total", "Ingest transactions committed (group mode: one per group).", ss(func(s store.Stats) int64 { return s.Commits }))
+	gauge("events_per_commit", "Events written per ingest commit since start.", func() float64 { return st.Stats().EventsPerCommit })
+	counter("commit_conflicts_total", "Busy or conflict errors from the engine.", ss(func(s store.Stats) int64 { return s.Conflicts }))
+	counter("retries_total", "Transactions retried after busy or conflict.", ss(func(s store.Stats) int64 { return s.Retries }))
+	counter("retries_exhausted_total", "Transactions that ran out of retries.", ss(func(s store.Stats) int64 { return s.RetriesExhausted }))
+	counter("chunk_splits_total", "Checkpoint chunks halved to fit the commit-size cap.", ss(func(s store.Stats) int64 { return s.ChunkSplits }))
+	counter("events_purged_total", "Uploaded events deleted by retention.", ss(func(s store.Stats) int64 { return s.Purged }))
+	gauge("devices_seen", "Devices in the devices table.", ss(func(s store.Stats) int64 { return s.Devices }))
+	counter("upload_cycles_total", "Uploader cycles that had events.", us(func(s uploader.Stats) int64 { return s.Cycles }))
+	counter("upload_failures_total", "Uploader cycles that failed.", us(func(s uploader.Stats) int64 { return s.Failures }))
+	counter("events_shipped_total", "Events delivered to the sink.", us(func(s uploader.Stats) int64 { return s.EventsShipped }))
+	counter("events_rejected_total", "Events the sink refused for good, dropped from the backlog.", us(func(s uploader.Stats) int64 { return s.EventsRejected }))
+	gauge("uploader_healthy", "1 while the last upload cycle succeeded.", func() float64 {
+		if up.Health().Healthy {
+			return 1
+		}
+		return 0
+	})
+
+	m := &metrics{
+		reg: reg,
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "collector_http_request_duration_seconds",
+			Help:    "HTTP request latency by route, method and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method", "code"}),
+	}
+	reg.MustRegister(m.duration)
+	return m
+}
+
+func (m *metrics) instrument(route string, h http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(prometheus.Labels{"route": route}), h)
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,270 @@
+// Package server is the collector's HTTP front door: POST /events into the
+// store, and /healthz, /stats and /metrics for operators.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
+)
+
+// Server timeouts: a slow client cannot hold a connection for long.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 2 * time.Minute
+)
+
+// Config configures a Server.
+type Config struct {
+	Limits
+	// MaxBacklog: POST /events answers 503 once the backlog holds this many
+	// events; 0 means no cap.
+	MaxBacklog int64
+	// RetryAfter is what 503 answers tell producers to wait.
+	RetryAfter time.Duration
+	Logger     *slog.Logger
+}
+
+// Server serves the collector's HTTP API.
+type Server struct {
+	store *store.Store
+	up    *uploader.Uploader
+	cfg   Config
+	log   *slog.Logger
+
+	handler http.Handler
+	srv     *http.Server
+	ln      net.Listener
+	errc    chan error
+	wg      sync.WaitGroup
+}
+
+// New returns a server for st and up; Open starts listening.
+func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{store: st, up: up, cfg: cfg, log: cfg.Logger, errc: make(chan error, 1)}
+	m := newMetrics(st, up)
+	mux := http.NewServeMux()
+	mux.Handle("/events", m.instrument("/events", http.HandlerFunc(s.handleEvents)))
+	mux.Handle("/healthz", m.instrument("/healthz", getOnly(s.handleHealthz)))
+	mux.Handle("/stats", m.instrument("/stats", getOnly(s.handleStats)))
+	mux.Handle("/metrics", m.instrument("/metrics", m.handler()))
+	mux.Handle("/", m.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, s.log, fmt.Errorf("%w: no route %s", errNotFound, r.URL.Path), cfg.RetryAfter)
+	})))
+	s.handler = mux
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Handler returns the API's handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Open binds addr (so a bind error surfaces here) and serves in the
+// background until Shutdown.
+func (s *Server) Open(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("serve: %w", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the bound address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Err delivers an error if serving stops on its own.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Shutdown stops accepting connections and waits for requests in flight,
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	s.wg.Wait()
+	return err
+}
+
+type acceptedResponse struct {
+	Accepted int     `json:"accepted"`
+	IDs      []int64 `json:"ids"`
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, s.log, fmt.Errorf("%w: %s /events (use POST)", errMethod, r.Method), s.cfg.RetryAfter)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, s.log, fmt.Errorf("%w: Content-Type %q (want application/json)", errMediaType, ct), s.cfg.RetryAfter)
+			return
+		}
+	}
+	// Refuse before reading the body: a full buffer must cost producers little.
+	if max := s.cfg.MaxBacklog; max > 0 && s.store.Backlog() >= max {
+		writeError(w, s.log, fmt.Errorf("%w: %d events waiting for upload (cap %d)", collector.ErrBacklogFull, s.store.Backlog(), max), s.cfg.RetryAfter)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = &collector.InputError{Index: -1, Msg: fmt.Sprintf("body over the %d-byte limit", mbe.Limit), Err: collector.ErrTooLarge}
+		} else {
+			err = &collector.InputError{Index: -1, Msg: fmt.Sprintf("reading body: %v", err), Err: collector.ErrInvalid}
+		}
+		writeError(w, s.log, err, s.cfg.RetryAfter)
+		return
+	}
+	events, err := decodeEvents(body, s.cfg.Limits, time.Now().UnixMilli())
+	if err != nil {
+		writeError(w, s.log, err, s.cfg.RetryAfter)
+		return
+	}
+	ids, err := s.store.Insert(r.Context(), events)
+	if err != nil {
+		writeError(w, s.log, err, s.cfg.RetryAfter)
+		return
+	}
+	writeJSON(w, http.StatusOK, acceptedResponse{Accepted: len(ids), IDs: ids})
+}
+
+type healthResponse struct {
+	OK        bool            `json:"ok"`
+	Uploader  uploader.Health `json:"uploader"`
+	Backlog   int64           `json:"backlog"`
+	BacklogOK bool            `json:"backlog_ok"`
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	backlog := s.store.Backlog()
+	h := healthResponse{
+		Uploader:  s.up.Health(),
+		Backlog:   backlog,
+		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
+	}
+	h.OK = h.Uploader.Healthy && h.BacklogOK
+	status := http.StatusOK
+	if !h.OK {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+type statsResponse struct {
+	Store    store.Stats    `json:"store"`
+	Uploader uploader.Stats `json:"uploader"`
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, statsResponse{Store: s.store.Stats(), Uploader: s.up.Stats()})
+}
+
+func getOnly(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, nil, fmt.Errorf("%w: %s %s (use GET)", errMethod, r.Method, r.URL.Path), 0)
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// HTTP-only failures; the domain ones are collector's sentinels.
+var (
+	errMethod    = errors.New("method not allowed")
+	errMediaType = errors.New("unsupported media type")
+	errNotFound  = errors.New("not found")
+)
+
+// errorStatus maps an error to its HTTP status: the one place that does.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, collector.ErrTooLarge), errors.Is(err, collector.ErrCommitTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, collector.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, collector.ErrDiskFull):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return 499 // the client went away; nobody reads this
+	}
+	return http.StatusInternalServerError
+}
+
+type errorResponse struct {
+	Error string `json:"error"`
+	Index *int   `json:"index,omitempty"` // which event of an array
+	Field string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, log *slog.Logger, err error, retryAfter time.Duration) {
+	status := errorStatus(err)
+	resp := errorResponse{Error: err.Error()}
+	var ie *collector.InputError
+	if errors.As(err, &ie) {
+		resp.Field = ie.Field
+		if ie.Index >= 0 {
+			resp.Index = &ie.Index
+		}
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))
+	}
+	if status >= 500 && log != nil {
+		log.Warn("request failed", "status", status, "err", err)
+	}
+	writeJSON(w, status, resp)
+}

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"edgecollector/collector"
+)
+
+// committer is the group mode. It owns the one writer connection and a
+// queue; each turn it takes every insert request waiting (up to
+// GroupMaxEvents events and MaxCommitBytes bytes), commits them in one
+// transaction, so one fsync, then acks each. Other writes (the uploader's
+// checkpoint, purges) queue behind the same connection and run alone, in
+// arrival order, so nobody starves.
+type committer struct {
+	s     *Store
+	conn  *sql.Conn
+	queue chan *job
+	stop  chan struct{}
+	done  chan struct{}
+	next  *job // taken from the queue but left for the next turn; owned by run
+}
+
+// A job is either an insert request (events) or a standalone write (fn).
+type job struct {
+	ctx    context.Context
+	events []collector.Event
+	bytes  int
+	fn     func(*wtx) error
+
+	ids  []int64
+	err  error
+	done chan struct{}
+}
+
+func newCommitter(s *Store, conn *sql.Conn) *committer {
+	c := &committer{
+		s:     s,
+		conn:  conn,
+		queue: make(chan *job, s.opts.GroupQueue),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// submit queues j and waits until the committer has finished with it. Once
+// queued, a job always completes: its outcome decides what the producer is told.
+func (c *committer) submit(ctx context.Context, j *job) error {
+	j.ctx = ctx
+	j.done = make(chan struct{})
+	select {
+	case c.queue <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-j.done
+	return j.err
+}
+
+func (c *committer) do(ctx context.Context, fn func(*wtx) error) error {
+	return c.submit(ctx, &job{fn: fn})
+}
+
+func (c *committer) insert(ctx context.Context, events []collector.Event, bytes int) ([]int64, error) {
+	j := &job{events: events, bytes: bytes}
+	if err := c.submit(ctx, j); err != nil {
+		return nil, err
+	}
+	return j.ids, nil
+}
+
+// close is called with no submit in flight (Store.Close holds closeMu).
+func (c *committer) close() error {
+	close(c.stop)
+	<-c.done
+	return c.conn.Close()
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	for {
+		j := c.next
+		c.next = nil
+		if j == nil {
+			select {
+			case j = <-c.queue:
+			case <-c.stop:
+				return
+			}
+		}
+		if j.fn != nil {
+			j.err = c.s.retry(j.ctx, func() error { return c.s.runTx(j.ctx, c.conn, j.fn) })
+			close(j.done)
+			continue
+		}
+		c.commit(c.gather(j))
+	}
+}
+
+// gather returns first plus the insert requests queued behind it that fit
+// in one commit. The first request that does not fit waits in c.next.
+func (c *committer) gather(first *job) []*job {
+	batch := []*job{first}
+	n, bytes := len(first.events), first.bytes
+	max, cap := c.s.opts.GroupMaxEvents, c.s.opts.MaxCommitBytes
+	for n < max {
+		select {
+		case j := <-c.queue:
+			if j.ctx.Err() != nil { // the producer left before its turn: store nothing
+				j.err = j.ctx.Err()
+				close(j.done)
+				continue
+			}
+			if j.fn != nil || n+len(j.events) > max || (cap > 0 && bytes+j.bytes > cap) {
+				c.next = j
+				return batch
+			}
+			batch = append(batch, j)
+			n, bytes = n+len(j.events), bytes+j.bytes
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes batch in one transaction. A request that fails on its own
+// (over the cap, a constraint) is rolled back to its savepoint and fails
+// alone; anything else fails the transaction, and so every request in it.
+func (c *committer) commit(batch []*job) {
+	// The batch is committed whatever happens to any one producer's context:
+	// its requests are already promised an answer.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	err := c.s.retry(ctx, func() error {
+		return c.s.runTx(ctx, c.conn, func(t *wtx) error {
+			for _, j := range batch {
+				j.ids, j.err = nil, nil
+				if err := c.insertOne(ctx, t, j); err != nil {
+					if !c.s.requestLocal(err) {
+						return err
+					}
+					j.err = c.s.classify(err)
+				}
+			}
+			return nil
+		})
+	})
+	if err == nil {
+		c.s.stats.commits.Add(1)
+	}
+	for _, j := range batch {
+		if err != nil {
+			j.ids, j.err = nil, err
+		}
+		close(j.done)
+	}
+}
+
+// insertOne inserts one request's events inside the group transaction. A
+// single event needs no savepoint: a failed statement leaves nothing behind.
+func (c *committer) insertOne(ctx context.Context, t *wtx, j *job) error {
+	before := t.bytes
+	if len(j.events) == 1 {
+		ids, err := t.insertEvents(ctx, j.events)
+		if err != nil {
+			t.bytes = before
+			return err
+		}
+		j.ids = ids
+		return nil
+	}
+	if _, err := t.ExecContext(ctx, `SAVEPOINT request`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	ids, err := t.insertEvents(ctx, j.events)
+	if err != nil {
+		t.bytes = before
+		if _, rerr := t.ExecContext(ctx, `ROLLBACK TO request`); rerr != nil {
+			return fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+	}
+	if _, rerr := t.ExecContext(ctx, `RELEASE request`); rerr != nil {
+		return fmt.Errorf("release savepoint: %w", rerr)
+	}
+	if err != nil {
+		return err
+	}
+	j.ids = ids
+	return nil
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// schemaVersion is stored in PRAGMA user_version. Each entry of migrations
+// upgrades the schema by one version; a file newer than this build is refused.
+const schemaVersion = 1
+
+var migrations = []string{
+	// 0 -> 1: the buffer.
+	`
+CREATE TABLE events (
+	-- AUTOINCREMENT: ids are never reused, even after the newest rows are
+	-- purged, because receivers deduplicate on them.
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	device_id    TEXT    NOT NULL,
+	kind         TEXT    NOT NULL,
+	payload_json TEXT    CHECK (payload_json IS NULL OR json_valid(payload_json)),
+	ts           INTEGER NOT NULL,  -- unix ms, producer's clock (server-stamped when absent)
+	uploaded_at  INTEGER            -- unix ms; NULL means: in the upload backlog
+);
+-- The backlog: only rows not yet uploaded are in this index, so fetching the
+-- oldest batch and counting the backlog never scan uploaded history.
+CREATE INDEX events_backlog ON events(id) WHERE uploaded_at IS NULL;
+
+CREATE TABLE devices (
+	id           INTEGER PRIMARY KEY,
+	device_key   TEXT NOT NULL UNIQUE,
+	label        TEXT,
+	last_seen_at INTEGER             -- newest event ts shipped for the device
+);
+
+-- One row per uploader cycle that had events to ship, success or failure.
+CREATE TABLE upload_runs (
+	id          INTEGER PRIMARY KEY,
+	started_at  INTEGER NOT NULL,
+	finished_at INTEGER NOT NULL,
+	event_count INTEGER NOT NULL,
+	first_id    INTEGER,
+	last_id     INTEGER,
+	status      TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'rejected')),
+	error       TEXT
+);
+CREATE INDEX upload_runs_started ON upload_runs(started_at);
+`,
+}
+
+// migrate brings the schema to schemaVersion in one transaction, and adds
+// the optional device index. Reopening an up-to-date file changes nothing.
+func migrate(ctx context.Context, db *sql.DB, indexed bool) error {
+	var version int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("schema version %d is newer than this collector supports (%d)", version, schemaVersion)
+	}
+	if version < schemaVersion {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer tx.Rollback()
+		for v := version; v < schemaVersion; v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+		}
+		// PRAGMA takes no bound parameters; the value is our own constant.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+			return fmt.Errorf("set schema version: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if indexed {
+		if _, err := db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS events_device ON events(device_id)`); err != nil {
+			return fmt.Errorf("create device index: %w", err)
+		}
+	}
+	return nil
+}

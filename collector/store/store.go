@@ -1,0 +1,312 @@
+// Package store is the collector's durable buffer: events committed to a
+// local SQLite file (WAL, synchronous=FULL) before they are acknowledged,
+// a backlog the uploader drains, and the audit trail of its cycles.
+//
+// How concurrent requests reach the file is the write mode (see Mode); the
+// engine specifics live in engine.go.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgecollector/collector"
+)
+
+// Mode is how concurrent write requests reach the database.
+type Mode string
+
+const (
+	// Serialized: one connection under a Go mutex, one transaction per request.
+	Serialized Mode = "serialized"
+	// Concurrent: each request runs its own transaction on a pooled
+	// connection; the engine arbitrates and busy errors are retried.
+	Concurrent Mode = "concurrent"
+	// Group: group commit. One committer takes whatever requests are queued
+	// and commits them in one transaction and one fsync, then acks each.
+	Group Mode = "group"
+)
+
+// Modes lists the write modes in a stable order.
+var Modes = []Mode{Serialized, Concurrent, Group}
+
+// ParseMode returns the Mode named s.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("unknown write mode %q (want serialized, concurrent or group)", s)
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxConns       = 8
+	DefaultBusyTimeout    = 200 * time.Millisecond
+	DefaultMaxRetries     = 10
+	DefaultGroupMaxEvents = 4096
+	DefaultGroupQueue     = 4096
+)
+
+// Options configure Open.
+type Options struct {
+	Path    string
+	Mode    Mode // default Group
+	Indexed bool // add an index on events(device_id) for per-device queries
+
+	MaxConns int // database/sql pool ceiling
+
+	// MaxCommitBytes caps a transaction's estimated write set (see RowBytes);
+	// 0 means no cap. A write over the cap fails with ErrCommitTooLarge before
+	// it commits.
+	MaxCommitBytes int
+
+	// BusyTimeout is how long the engine waits for a lock before it reports
+	// busy; MaxRetries is how many times the store then retries the whole
+	// transaction (with backoff) before it gives up with ErrBusy.
+	BusyTimeout time.Duration
+	MaxRetries  int
+
+	// GroupMaxEvents bounds one group commit; GroupQueue bounds the requests
+	// waiting for the committer.
+	GroupMaxEvents int
+	GroupQueue     int
+
+	// Synchronous is the engine's sync level: "FULL" (default, durable
+	// acknowledgements) or "NORMAL" (only to measure what durability costs).
+	Synchronous string
+
+	// Engine defaults to SQLite.
+	Engine *Engine
+}
+
+func (o Options) withDefaults() Options {
+	if o.Mode == "" {
+		o.Mode = Group
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.MaxRetries <= 0 {
+		o.MaxRetries = DefaultMaxRetries
+	}
+	if o.GroupMaxEvents <= 0 {
+		o.GroupMaxEvents = DefaultGroupMaxEvents
+	}
+	if o.GroupQueue <= 0 {
+		o.GroupQueue = DefaultGroupQueue
+	}
+	if o.Synchronous == "" {
+		o.Synchronous = "FULL"
+	}
+	if o.Engine == nil {
+		o.Engine = &SQLite
+	}
+	return o
+}
+
+// Store is the durable event buffer. Its methods are safe for concurrent use.
+type Store struct {
+	opts Options
+	db   *sql.DB
+	w    writer
+
+	insertStmt *sql.Stmt
+
+	// closeMu makes Close wait for writes in flight: writers hold it shared.
+	closeMu sync.RWMutex
+	closed  bool
+
+	stats counters
+}
+
+// counters are the store's gauges. Backlog is seeded from disk on Open; the
+// others count since Open.
+type counters struct {
+	written, uploaded, backlog   atomic.Int64
+	commits                      atomic.Int64 // ingest commits (group: one per batch)
+	conflicts, retries, gaveUp   atomic.Int64
+	splits, purged, devices      atomic.Int64
+	rejectedCommits, diskFullErr atomic.Int64
+}
+
+// Stats is a snapshot of the store's gauges.
+type Stats struct {
+	Mode             string  `json:"mode"`
+	Written          int64   `json:"events_written"`
+	Uploaded         int64   `json:"events_uploaded"`
+	Backlog          int64   `json:"backlog"`
+	Commits          int64   `json:"commits"`
+	EventsPerCommit  float64 `json:"events_per_commit"`
+	Conflicts        int64   `json:"commit_conflicts"`
+	Retries          int64   `json:"retries"`
+	RetriesExhausted int64   `json:"retries_exhausted"`
+	ChunkSplits      int64   `json:"chunk_splits"`
+	Purged           int64   `json:"events_purged"`
+	Devices          int64   `json:"devices_seen"`
+}
+
+// Open opens (creating if needed) the buffer at o.Path, migrates its schema
+// and starts the write mode's machinery. Close releases it.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	o = o.withDefaults()
+	if o.Path == "" {
+		return nil, errors.New("open buffer: no database path")
+	}
+	if o.Synchronous != "FULL" && o.Synchronous != "NORMAL" {
+		return nil, fmt.Errorf("open buffer: synchronous must be FULL or NORMAL, not %q", o.Synchronous)
+	}
+	if _, err := ParseMode(string(o.Mode)); err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	db, err := sql.Open(o.Engine.Driver, o.Engine.DSN(o.Path, ConnConfig{
+		BusyTimeout: o.BusyTimeout,
+		Synchronous: o.Synchronous,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
+	}
+	db.SetMaxOpenConns(o.MaxConns)
+	db.SetMaxIdleConns(o.MaxConns)
+	db.SetConnMaxIdleTime(0)
+
+	s := &Store{opts: o, db: db}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := migrate(ctx, s.db, s.opts.Indexed); err != nil {
+		return s.classify(err)
+	}
+	var backlog, devices int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE uploaded_at IS NULL`).Scan(&backlog); err != nil {
+		return fmt.Errorf("count backlog: %w", err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err != nil {
+		return fmt.Errorf("count devices: %w", err)
+	}
+	s.stats.backlog.Store(backlog)
+	s.stats.devices.Store(devices)
+
+	var err error
+	if s.insertStmt, err = s.db.PrepareContext(ctx, insertSQL); err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	switch s.opts.Mode {
+	case Concurrent:
+		s.w = &poolWriter{s: s}
+	case Serialized, Group:
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("writer connection: %w", err)
+		}
+		if s.opts.Mode == Serialized {
+			s.w = &mutexWriter{s: s, conn: conn}
+		} else {
+			s.w = newCommitter(s, conn)
+		}
+	}
+	return nil
+}
+
+// Mode reports the store's write mode.
+func (s *Store) Mode() Mode { return s.opts.Mode }
+
+// MaxCommitBytes reports the commit-size cap (0: none).
+func (s *Store) MaxCommitBytes() int { return s.opts.MaxCommitBytes }
+
+// DB returns the underlying pool for read-only diagnostics. Writes through it
+// bypass the write mode and its counters.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Stats returns a snapshot of the gauges.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Mode:             string(s.opts.Mode),
+		Written:          s.stats.written.Load(),
+		Uploaded:         s.stats.uploaded.Load(),
+		Backlog:          s.stats.backlog.Load(),
+		Commits:          s.stats.commits.Load(),
+		Conflicts:        s.stats.conflicts.Load(),
+		Retries:          s.stats.retries.Load(),
+		RetriesExhausted: s.stats.gaveUp.Load(),
+		ChunkSplits:      s.stats.splits.Load(),
+		Purged:           s.stats.purged.Load(),
+		Devices:          s.stats.devices.Load(),
+	}
+	if st.Commits > 0 {
+		st.EventsPerCommit = float64(st.Written) / float64(st.Commits)
+	}
+	return st
+}
+
+// Close stops accepting writes, waits for those in flight (a group commit
+// under way finishes and acks), checkpoints the WAL into the main file and
+// closes the database.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+
+	err := s.w.close()
+	// Fold the WAL back so the file is self-contained for copies and tools.
+	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
+		err = fmt.Errorf("checkpoint wal: %w", cerr)
+	}
+	if cerr := s.insertStmt.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := s.db.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close database: %w", cerr)
+	}
+	return err
+}
+
+// begin is called by every write path; it fails once Close has started.
+// The caller must call s.closeMu.RUnlock when begin returned nil.
+func (s *Store) begin() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return collector.ErrClosed
+	}
+	return nil
+}
+
+// classify wraps an engine error with the collector sentinel it stands for,
+// keeping the engine's message.
+func (s *Store) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch s.opts.Engine.Classify(err) {
+	case ClassBusy:
+		return fmt.Errorf("%w: %w", collector.ErrBusy, err)
+	case ClassFull:
+		s.stats.diskFullErr.Add(1)
+		return fmt.Errorf("%w: %w", collector.ErrDiskFull, err)
+	case ClassNotDB:
+		return fmt.Errorf("not a usable SQLite database (refusing to touch it): %w", err)
+	}
+	return err
+}
+
+// Backlog reports the number of events not yet uploaded (the gauge, not a query).
+func (s *Store) Backlog() int64 { return s.stats.backlog.Load() }

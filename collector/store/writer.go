@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"edgecollector/collector"
+)
+
+// A writer is one write mode: how a transaction gets to run.
+type writer interface {
+	// do runs fn as one transaction, retrying it while the engine reports busy.
+	do(ctx context.Context, fn func(*wtx) error) error
+	// insert commits one request's events atomically and returns their ids.
+	insert(ctx context.Context, events []collector.Event, bytes int) ([]int64, error)
+	// close stops the writer. No call is in flight when it runs.
+	close() error
+}
+
+// RowOverhead is what RowBytes adds to an event's variable-length fields:
+// the id, timestamps and record header of the stored row.
+const RowOverhead = 32
+
+// RowBytes estimates the bytes an event's row adds to a transaction's write
+// set. The commit-size cap is enforced on this estimate, and the server uses
+// it to refuse at ingest any event that could never fit under the cap.
+func RowBytes(e collector.Event) int {
+	return len(e.DeviceID) + len(e.Kind) + len(e.Payload) + RowOverhead
+}
+
+// wtx is a write transaction that keeps count of its write set.
+type wtx struct {
+	*sql.Tx
+	s     *Store
+	bytes int
+}
+
+// charge adds n bytes to the write set and fails, before anything commits,
+// when that takes the transaction over MaxCommitBytes.
+func (t *wtx) charge(n int) error {
+	t.bytes += n
+	if max := t.s.opts.MaxCommitBytes; max > 0 && t.bytes > max {
+		return fmt.Errorf("%w: %d bytes, cap %d", collector.ErrCommitTooLarge, t.bytes, max)
+	}
+	return nil
+}
+
+// insertEvents inserts events with bound parameters and returns their ids.
+func (t *wtx) insertEvents(ctx context.Context, events []collector.Event) ([]int64, error) {
+	stmt := t.StmtContext(ctx, t.s.insertStmt)
+	ids := make([]int64, len(events))
+	for i, e := range events {
+		if err := t.charge(RowBytes(e)); err != nil {
+			return nil, err
+		}
+		var payload any // NULL when absent; TEXT (not BLOB) so json_valid reads it as JSON
+		if len(e.Payload) > 0 {
+			payload = string(e.Payload)
+		}
+		res, err := stmt.ExecContext(ctx, e.DeviceID, e.Kind, payload, e.TS)
+		if err != nil {
+			return nil, fmt.Errorf("insert event %d: %w", i, err)
+		}
+		if ids[i], err = res.LastInsertId(); err != nil {
+			return nil, fmt.Errorf("insert event %d: %w", i, err)
+		}
+	}
+	return ids, nil
+}
+
+const insertSQL = `INSERT INTO events (device_id, kind, payload_json, ts) VALUES (?, ?, ?, ?)`
+
+type beginner interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}
+
+// runTx runs fn in one transaction on b (begun IMMEDIATE, see engine.go).
+func (s *Store) runTx(ctx context.Context, b beginner, fn func(*wtx) error) error {
+	tx, err := b.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(&wtx{Tx: tx, s: s}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// retry runs op until it succeeds, fails with something other than busy, or
+// has been retried MaxRetries times. Every busy error and every retry is
+// counted. Backoff is exponential with full jitter so that writers that
+// collided do not collide again in step.
+func (s *Store) retry(ctx context.Context, op func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if s.opts.Engine.Classify(err) != ClassBusy {
+			return s.classify(err)
+		}
+		s.stats.conflicts.Add(1)
+		if attempt >= s.opts.MaxRetries {
+			s.stats.gaveUp.Add(1)
+			return fmt.Errorf("%w: gave up after %d retries: %w", collector.ErrBusy, attempt, err)
+		}
+		s.stats.retries.Add(1)
+		d := min(time.Millisecond<<attempt, 100*time.Millisecond)
+		t := time.NewTimer(rand.N(d) + d/2)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("retry: %w (last: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+// mutexWriter is the serialized mode: one connection under a Go mutex.
+type mutexWriter struct {
+	s    *Store
+	mu   sync.Mutex
+	conn *sql.Conn
+}
+
+func (m *mutexWriter) do(ctx context.Context, fn func(*wtx) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s.retry(ctx, func() error { return m.s.runTx(ctx, m.conn, fn) })
+}
+
+func (m *mutexWriter) insert(ctx context.Context, events []collector.Event, _ int) ([]int64, error) {
+	return insertTx(ctx, m.s, m, events)
+}
+
+func (m *mutexWriter) close() error { return m.conn.Close() }
+
+// poolWriter is the concurrent mode: a transaction per call on a pooled
+// connection; the engine's locking arbitrates between them.
+type poolWriter struct{ s *Store }
+
+func (p *poolWriter) do(ctx context.Context, fn func(*wtx) error) error {
+	return p.s.retry(ctx, func() error { return p.s.runTx(ctx, p.s.db, fn) })
+}
+
+func (p *poolWriter) insert(ctx context.Context, events []collector.Event, _ int) ([]int64, error) {
+	return insertTx(ctx, p.s, p, events)
+}
+
+func (p *poolWriter) close() error { return nil }
+
+// insertTx is one request in one transaction, for the modes that do not batch.
+func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event) ([]int64, error) {
+	var ids []int64
+	err := w.do(ctx, func(t *wtx) (err error) {
+		ids, err = t.insertEvents(ctx, events)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.stats.commits.Add(1)
+	return ids, nil
+}
+
+// requestLocal reports whether err failed only the request that caused it,
+// leaving the surrounding group transaction usable.
+func (s *Store) requestLocal(err error) bool {
+	return errors.Is(err, collector.ErrCommitTooLarge) || s.opts.Engine.Classify(err) == ClassConstraint
+}
+
+func isCommitTooLarge(err error) bool { return errors.Is(err, collector.ErrCommitTooLarge) }

@@ -1,0 +1,320 @@
+// Package uploader drains the store's backlog to a sink: ship first, then
+// mark, so delivery is at-least-once, with an audit row for every cycle that
+// had events, exponential backoff on failure, and retention purges.
+package uploader
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultInterval   = time.Second
+	DefaultBatch      = 200
+	DefaultMaxBackoff = 30 * time.Second
+	DefaultRetention  = 24 * time.Hour
+	DefaultPurgeEvery = time.Minute
+)
+
+// Options configure an Uploader.
+type Options struct {
+	CollectorID string
+	// Interval is the polling period while the backlog is small. It is not a
+	// rate limit: while a cycle fills a whole batch, the next starts at once.
+	Interval time.Duration
+	Batch    int
+	// MaxBackoff caps the wait after consecutive failures (which starts at
+	// Interval and doubles, with jitter).
+	MaxBackoff time.Duration
+	// Retention: uploaded events older than this are purged. Negative: never.
+	Retention  time.Duration
+	PurgeEvery time.Duration
+	Logger     *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.PurgeEvery <= 0 {
+		o.PurgeEvery = DefaultPurgeEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Health is the uploader's state as /healthz reports it.
+type Health struct {
+	Healthy             bool       `json:"healthy"`
+	FailingSince        *time.Time `json:"failing_since,omitempty"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	LastError           string     `json:"last_error,omitempty"`
+	LastSuccess         *time.Time `json:"last_success,omitempty"`
+}
+
+// Stats are the uploader's counters since start.
+type Stats struct {
+	Cycles         int64 `json:"cycles"`
+	EventsShipped  int64 `json:"events_shipped"`
+	EventsRejected int64 `json:"events_rejected"`
+	Failures       int64 `json:"failures"`
+	Health
+}
+
+// Uploader drains a store to a sink in the background (Start/Stop), or step
+// by step (Sync) in tests.
+type Uploader struct {
+	store *store.Store
+	sink  collector.Sink
+	opts  Options
+
+	syncMu sync.Mutex // one cycle at a time
+
+	mu     sync.Mutex
+	health Health
+
+	cycles, shipped, rejected, failures atomic.Int64
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns an uploader; Start runs it.
+func New(st *store.Store, sink collector.Sink, o Options) *Uploader {
+	return &Uploader{store: st, sink: sink, opts: o.withDefaults(), health: Health{Healthy: true}}
+}
+
+// Start runs the drain loop until Stop.
+func (u *Uploader) Start(ctx context.Context) {
+	ctx, u.cancel = context.WithCancel(ctx)
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		u.loop(ctx)
+	}()
+}
+
+// Stop ends the loop, then drains what is left with one more round of
+// cycles until the backlog is empty, a cycle fails, or ctx ends.
+func (u *Uploader) Stop(ctx context.Context) error {
+	if u.cancel != nil {
+		u.cancel()
+		u.wg.Wait()
+	}
+	return u.Drain(ctx)
+}
+
+// Drain runs cycles until the backlog is empty, a cycle fails, or ctx ends.
+func (u *Uploader) Drain(ctx context.Context) error {
+	for {
+		n, err := u.Sync(ctx)
+		if err != nil {
+			return fmt.Errorf("drain: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+func (u *Uploader) loop(ctx context.Context) {
+	lastPurge := time.Time{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		n, err := u.Sync(ctx)
+		wait := u.opts.Interval
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			wait = u.backoff()
+		case n >= u.opts.Batch:
+			wait = 0 // more backlog than a batch: keep draining
+		}
+		if u.opts.Retention > 0 && time.Since(lastPurge) >= u.opts.PurgeEvery {
+			lastPurge = time.Now()
+			if n, err := u.store.Purge(ctx, time.Now().Add(-u.opts.Retention)); err != nil {
+				u.opts.Logger.Warn("retention purge failed", "err", err)
+			} else if n > 0 {
+				u.opts.Logger.Info("retention purge", "events", n)
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// backoff is Interval doubled per consecutive failure, capped, with jitter
+// in [d/2, d) so a fleet that failed together does not retry together.
+func (u *Uploader) backoff() time.Duration {
+	u.mu.Lock()
+	n := u.health.ConsecutiveFailures
+	u.mu.Unlock()
+	d := u.opts.Interval
+	for i := 1; i < n && d < u.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, u.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Sync runs one cycle: fetch the oldest batch, ship it, mark it, audit it.
+// It returns how many events left the backlog.
+func (u *Uploader) Sync(ctx context.Context) (int, error) {
+	u.syncMu.Lock()
+	defer u.syncMu.Unlock()
+
+	events, err := u.store.FetchBacklog(ctx, u.opts.Batch)
+	if err != nil {
+		u.fail(err)
+		return 0, err
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	u.cycles.Add(1)
+	run := collector.UploadRun{
+		StartedAt:  time.Now(),
+		EventCount: len(events),
+		FirstID:    events[0].ID,
+		LastID:     events[len(events)-1].ID,
+	}
+	rejected, rejectErr, err := u.ship(ctx, events)
+	if err == nil {
+		// Ship first, then mark: a crash between the two ships again, never loses.
+		err = u.store.Checkpoint(ctx, events, time.Now())
+	}
+	run.FinishedAt = time.Now()
+	switch {
+	case err != nil:
+		run.Status, run.Error = collector.RunFailed, err.Error()
+	case len(rejected) > 0:
+		run.Status = collector.RunRejected
+		run.Error = rejectedMessage(rejected, len(events), rejectErr)
+	default:
+		run.Status = collector.RunOK
+	}
+	// The audit row is written whatever happened; its own failure is logged.
+	if rerr := u.store.RecordRun(context.WithoutCancel(ctx), run); rerr != nil {
+		u.opts.Logger.Error("audit row not written", "err", rerr)
+	}
+	if err != nil {
+		u.fail(err)
+		return 0, err
+	}
+	u.shipped.Add(int64(len(events) - len(rejected)))
+	if len(rejected) > 0 {
+		u.rejected.Add(int64(len(rejected)))
+		u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
+			"events", len(rejected), "err", rejectErr)
+	}
+	u.succeed()
+	return len(events), nil
+}
+
+// ship sends events to the sink. When the sink rejects a batch for good, the
+// batch is split in halves and each half retried, so that only the events
+// the sink refuses on their own are given up (returned as rejected, with
+// the sink's error); the rest are delivered.
+func (u *Uploader) ship(ctx context.Context, events []collector.Event) (rejected []collector.Event, rejectErr, err error) {
+	err = u.sink.Ship(ctx, u.opts.CollectorID, events)
+	if err == nil || !errors.Is(err, collector.ErrRejected) {
+		return nil, nil, err
+	}
+	if len(events) == 1 {
+		return events, err, nil
+	}
+	mid := len(events) / 2
+	r1, e1, err := u.ship(ctx, events[:mid])
+	if err != nil {
+		return nil, nil, err
+	}
+	r2, e2, err := u.ship(ctx, events[mid:])
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(r1, r2...), cmp.Or(e1, e2), nil
+}
+
+func rejectedMessage(rejected []collector.Event, total int, err error) string {
+	ids := make([]string, 0, 20)
+	for i, e := range rejected {
+		if i == 20 {
+			ids = append(ids, "...")
+			break
+		}
+		ids = append(ids, fmt.Sprint(e.ID))
+	}
+	return fmt.Sprintf("%d of %d events rejected for good (ids %s): %v",
+		len(rejected), total, strings.Join(ids, ","), err)
+}
+
+func (u *Uploader) fail(err error) {
+	u.failures.Add(1)
+	now := time.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.health.Healthy {
+		u.health.FailingSince = &now
+	}
+	u.health.Healthy = false
+	u.health.ConsecutiveFailures++
+	u.health.LastError = err.Error()
+	u.opts.Logger.Warn("upload cycle failed", "err", err, "consecutive", u.health.ConsecutiveFailures)
+}
+
+func (u *Uploader) succeed() {
+	now := time.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.health.Healthy {
+		u.opts.Logger.Info("uploader recovered", "failing_since", u.health.FailingSince)
+	}
+	u.health = Health{Healthy: true, LastSuccess: &now}
+}
+
+// Health reports the uploader's state.
+func (u *Uploader) Health() Health {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.health
+}
+
+// Stats reports the uploader's counters and health.
+func (u *Uploader) Stats() Stats {
+	return Stats{
+		Cycles:         u.cycles.Load(),
+		EventsShipped:  u.shipped.Load(),
+		EventsRejected: u.rejected.Load(),
+		Failures:       u.failures.Load(),
+		Health:         u.Health(),
+	}
+}
