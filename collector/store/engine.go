@@ -36,12 +36,12 @@ type ConnConfig struct {
 type ErrorClass int
 
 const (
-	ClassOther    ErrorClass = iota
-	ClassBusy                // lock held elsewhere or snapshot conflict: retry the transaction
-	ClassFull                // no room on the filesystem (or the engine's size cap)
-	ClassNotDB               // the file is not a database, or is corrupt
-	ClassReadOnly            // the connection or file refuses writes
-	ClassConstraint          // a constraint refused this statement; the transaction is intact
+	ClassOther      ErrorClass = iota
+	ClassBusy                  // lock held elsewhere or snapshot conflict: retry the transaction
+	ClassFull                  // no room on the filesystem (or the engine's size cap)
+	ClassNotDB                 // the file is not a database, or is corrupt
+	ClassReadOnly              // the connection or file refuses writes
+	ClassConstraint            // a constraint refused this statement; the transaction is intact
 )
 
 // SQLite is the default engine: SQLite through modernc.org/sqlite, pure Go,
