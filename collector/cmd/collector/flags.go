@@ -72,6 +72,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, usageError{fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))}
 	}
 	c.server.MaxBodyBytes = maxBody
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["upload-max-backoff"] && c.uploader.Interval > c.uploader.MaxBackoff {
+		c.uploader.MaxBackoff = c.uploader.Interval // a long interval raises the default cap with it
+	}
 	if c.version {
 		return c, nil
 	}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgecollector/collector"
+)
+
+func TestFlagValidationNamesTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"-mode", "fast"}, "-mode"},
+		{[]string{"-max-conns", "0"}, "-max-conns"},
+		{[]string{"-max-backlog", "-1"}, "-max-backlog"},
+		{[]string{"-max-commit-bytes", "100"}, "-max-commit-bytes"},
+		{[]string{"-upload-interval", "0s"}, "-upload-interval"},
+		{[]string{"-upload-batch", "0"}, "-upload-batch"},
+		{[]string{"-sink", "kafka"}, "-sink"},
+		{[]string{"-sink", "webhook"}, "-webhook-url"},
+		{[]string{"-sink", "webhook", "-webhook-url", "ftp://x"}, "-webhook-url"},
+		{[]string{"-webhook-url", "http://x"}, "-webhook-url"}, // given without -sink webhook
+		{[]string{"-retention", "-1h"}, "-retention"},
+		{[]string{"-collector-id", ""}, "-collector-id"},
+		{[]string{"-log-format", "xml"}, "-log-format"},
+		{[]string{"-max-payload-bytes", "0"}, "-max-payload-bytes"},
+		{[]string{"-nope"}, "-nope"},
+		{[]string{"extra"}, "extra"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%v: err = %v, want a usage error naming %s", tc.args, err, tc.flag)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.store.Path != "events.db" || c.store.Mode != "group" || c.addr != ":8080" || c.sink != "log" || c.uploader.CollectorID == "" {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "collector dev\n" {
+		t.Errorf("version output %q", got)
+	}
+}
+
+// TestRunShipsAndSurvivesRestart is the README's promise end to end: a
+// collector accepts events, ships them to a webhook, drains on SIGTERM, and
+// a restart on the same file carries on where it stopped.
+func TestRunShipsAndSurvivesRestart(t *testing.T) {
+	var mu sync.Mutex
+	var got []collector.Shipped
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []collector.Shipped
+		json.NewDecoder(r.Body).Decode(&batch)
+		mu.Lock()
+		got = append(got, batch...)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	db := filepath.Join(t.TempDir(), "events.db")
+
+	start := func() (addr string, done chan error) {
+		addr = freeAddr(t)
+		done = make(chan error, 1)
+		go func() {
+			done <- run(context.Background(), []string{"-db", db, "-addr", addr, "-sink", "webhook",
+				"-webhook-url", hook.URL, "-upload-interval", "1h", "-collector-id", "edge-7"}, io.Discard, io.Discard)
+		}()
+		waitHealthy(t, addr, done)
+		return addr, done
+	}
+	stop := func(done chan error) {
+		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run after SIGTERM: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("collector did not stop within 15s of SIGTERM")
+		}
+	}
+
+	addr, done := start()
+	ids := postEvents(t, addr, `[{"device_id":"a","kind":"t","payload":{"n":1}},{"device_id":"b","kind":"t"}]`)
+	stop(done) // the hour-long interval means only the shutdown drain ships them
+
+	mu.Lock()
+	if len(got) != 2 || got[0].ID != ids[0] || got[0].CollectorID != "edge-7" || string(got[0].Payload) != `{"n":1}` {
+		t.Errorf("webhook received %+v", got)
+	}
+	mu.Unlock()
+
+	addr, done = start()
+	ids2 := postEvents(t, addr, `{"device_id":"a","kind":"t"}`)
+	if ids2[0] <= ids[1] {
+		t.Errorf("id after restart = %d, want > %d", ids2[0], ids[1])
+	}
+	stop(done)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Errorf("webhook received %d events in all, want 3", len(got))
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHealthy(t *testing.T, addr string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("collector exited: %v", err)
+		default:
+		}
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("collector not healthy within 10s")
+}
+
+func postEvents(t *testing.T, addr, body string) []int64 {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/events", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct{ IDs []int64 }
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("post: %d %v", resp.StatusCode, err)
+	}
+	return r.IDs
+}
+

@@ -1,0 +1,475 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"edgecollector/collector"
+)
+
+// MustOpen opens a store on a fresh file in a temp dir and closes it at the end.
+func MustOpen(tb testing.TB, o Options) *Store {
+	tb.Helper()
+	if o.Path == "" {
+		o.Path = filepath.Join(tb.TempDir(), "events.db")
+	}
+	s, err := Open(context.Background(), o)
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Events returns n valid events for device dev.
+func Events(dev string, n int) []collector.Event {
+	evs := make([]collector.Event, n)
+	for i := range evs {
+		evs[i] = collector.Event{DeviceID: dev, Kind: "telemetry", TS: int64(1_700_000_000_000 + i),
+			Payload: json.RawMessage(fmt.Sprintf(`{"seq":%d}`, i))}
+	}
+	return evs
+}
+
+func count(tb testing.TB, db *sql.DB, query string, args ...any) int64 {
+	tb.Helper()
+	var n int64
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// forModes runs f once per write mode.
+func forModes(t *testing.T, f func(t *testing.T, mode Mode)) {
+	for _, m := range Modes {
+		t.Run(string(m), func(t *testing.T) { t.Parallel(); f(t, m) })
+	}
+}
+
+// holdWriteLock takes the database's write lock from a separate connection
+// and keeps it until release is called: the deterministic conflict.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", SQLite.DSN(path, ConnConfig{BusyTimeout: time.Second, Synchronous: "FULL"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin() // BEGIN IMMEDIATE: the write lock, now
+	if err != nil {
+		t.Fatalf("hold write lock: %v", err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tx.Rollback()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+func TestOpenSetsDurablePragmas(t *testing.T) {
+	s := MustOpen(t, Options{Mode: Concurrent})
+	var journal string
+	var sync int
+	if err := s.DB().QueryRow(`PRAGMA journal_mode`).Scan(&journal); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := journal, "wal"; got != want {
+		t.Errorf("journal_mode = %q, want %q", got, want)
+	}
+	if got, want := sync, 2; got != want { // 2 = FULL: fsync on every commit
+		t.Errorf("synchronous = %d, want %d", got, want)
+	}
+}
+
+func TestInsertReopenNeverReusesIDs(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		path := filepath.Join(t.TempDir(), "events.db")
+		s := MustOpen(t, Options{Path: path, Mode: mode})
+		ids, err := s.Insert(context.Background(), Events("d1", 5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(ids), 5; got != want {
+			t.Fatalf("ids = %d, want %d", got, want)
+		}
+		// Upload and purge every event, the newest included: a plain rowid
+		// table would hand the same ids out again.
+		evs, _ := s.FetchBacklog(context.Background(), 100)
+		if err := s.Checkpoint(context.Background(), evs, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Purge(context.Background(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Insert(context.Background(), Events("d1", 2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s2 := MustOpen(t, Options{Path: path, Mode: mode})
+		if got, want := s2.Backlog(), int64(2); got != want {
+			t.Errorf("backlog after reopen = %d, want %d", got, want)
+		}
+		ids2, err := s2.Insert(context.Background(), Events("d2", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ids2[0], ids[4]+3; got != want {
+			t.Errorf("id after purge and reopen = %d, want %d (never reused)", got, want)
+		}
+		if got, want := s2.Stats().Devices, int64(1); got != want {
+			t.Errorf("devices seen after reopen = %d, want %d", got, want)
+		}
+	})
+}
+
+func TestBoundParametersStoreHostileTextVerbatim(t *testing.T) {
+	s := MustOpen(t, Options{})
+	hostile := `'); DROP TABLE events; --`
+	e := collector.Event{DeviceID: hostile, Kind: `it's "quoted"`, TS: 1,
+		Payload: json.RawMessage(`{"sql":"'); DROP TABLE events; --","u":"\u00e9 ☃ 💥"}`)}
+	if _, err := s.Insert(context.Background(), []collector.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FetchBacklog(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].DeviceID != e.DeviceID || got[0].Kind != e.Kind || string(got[0].Payload) != string(e.Payload) {
+		t.Fatalf("stored %+v, want %+v verbatim", got, e)
+	}
+}
+
+func TestBacklogScanUsesIndex(t *testing.T) {
+	s := MustOpen(t, Options{})
+	rows, err := s.DB().Query(`EXPLAIN QUERY PLAN SELECT id, device_id, kind, payload_json, ts FROM events
+		 WHERE uploaded_at IS NULL ORDER BY id LIMIT 10`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if p := strings.Join(plan, "; "); !strings.Contains(p, "events_backlog") {
+		t.Errorf("backlog query plan %q does not use the events_backlog index", p)
+	}
+}
+
+func TestIndexedAddsDeviceIndex(t *testing.T) {
+	s := MustOpen(t, Options{Indexed: true})
+	if got := count(t, s.DB(), `SELECT count(*) FROM sqlite_master WHERE type='index' AND name='events_device'`); got != 1 {
+		t.Errorf("events_device index count = %d, want 1", got)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := MustOpen(t, Options{Path: path})
+	if _, err := s.DB().Exec(`PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(context.Background(), Options{Path: path})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("open of a newer schema: err = %v, want a refusal", err)
+	}
+}
+
+func TestCommitCapRefusesOversizedRequest(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode, MaxCommitBytes: 4096})
+		_, err := s.Insert(context.Background(), Events("d", 200)) // ~60 bytes each
+		if !errors.Is(err, collector.ErrCommitTooLarge) {
+			t.Fatalf("err = %v, want ErrCommitTooLarge", err)
+		}
+		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
+			t.Errorf("events stored after refused request = %d, want 0", got)
+		}
+		if _, err := s.Insert(context.Background(), Events("d", 10)); err != nil {
+			t.Errorf("request under the cap: %v", err)
+		}
+	})
+}
+
+func TestCheckpointSplitsUnderCap(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode, MaxCommitBytes: 4096})
+		ctx := context.Background()
+		for i := 0; i < 20; i++ {
+			if _, err := s.Insert(ctx, Events(fmt.Sprintf("dev-%d", i%7), 10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := s.FetchBacklog(ctx, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Checkpoint(ctx, evs, time.Now()); err != nil {
+			t.Fatalf("checkpoint: %v", err)
+		}
+		st := s.Stats()
+		if st.ChunkSplits == 0 {
+			t.Errorf("chunk splits = 0, want > 0 for a 200-event checkpoint under a 4 KiB cap")
+		}
+		if got, want := st.Uploaded, int64(200); got != want {
+			t.Errorf("uploaded = %d, want %d", got, want)
+		}
+		if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE uploaded_at IS NULL`); got != 0 {
+			t.Errorf("unmarked after checkpoint = %d, want 0", got)
+		}
+		if got, want := st.Devices, int64(7); got != want {
+			t.Errorf("devices = %d, want %d", got, want)
+		}
+		// Marking again changes nothing: every event is marked exactly once.
+		if err := s.Checkpoint(ctx, evs, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.Stats().Uploaded, int64(200); got != want {
+			t.Errorf("uploaded after a repeated checkpoint = %d, want %d", got, want)
+		}
+	})
+}
+
+func TestConflictIsRetried(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		path := filepath.Join(t.TempDir(), "events.db")
+		s := MustOpen(t, Options{Path: path, Mode: mode, BusyTimeout: 20 * time.Millisecond, MaxRetries: 50})
+		release := holdWriteLock(t, path)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Insert(context.Background(), Events("d", 3))
+			done <- err
+		}()
+		// The lock is held for longer than the engine waits: the store must
+		// see busy and retry, every run.
+		deadline := time.Now().Add(5 * time.Second)
+		for s.Stats().Retries < 2 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatalf("insert after the lock was released: %v", err)
+		}
+		st := s.Stats()
+		if st.Retries < 2 || st.Conflicts < st.Retries {
+			t.Errorf("retries = %d, conflicts = %d; want >= 2 and conflicts >= retries", st.Retries, st.Conflicts)
+		}
+		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 3 {
+			t.Errorf("events = %d, want 3", got)
+		}
+	})
+}
+
+func TestRetryBudgetExhausted(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		path := filepath.Join(t.TempDir(), "events.db")
+		s := MustOpen(t, Options{Path: path, Mode: mode, BusyTimeout: 5 * time.Millisecond, MaxRetries: 3})
+		release := holdWriteLock(t, path)
+		_, err := s.Insert(context.Background(), Events("d", 2))
+		release()
+		if !errors.Is(err, collector.ErrBusy) {
+			t.Fatalf("err = %v, want ErrBusy", err)
+		}
+		if got, want := s.Stats().RetriesExhausted, int64(1); got != want {
+			t.Errorf("retries exhausted = %d, want %d", got, want)
+		}
+		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
+			t.Errorf("events stored by a failed request = %d, want 0", got)
+		}
+		if got := s.Backlog(); got != 0 {
+			t.Errorf("backlog gauge = %d, want 0", got)
+		}
+	})
+}
+
+func TestManyWritersNothingDropped(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode})
+		const writers, requests = 16, 25
+		var mu sync.Mutex
+		acked := map[int64]bool{}
+		var wg sync.WaitGroup
+		errc := make(chan error, writers)
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := 0; r < requests; r++ {
+					ids, err := s.Insert(context.Background(), Events(fmt.Sprintf("w%d", w), 1+r%4))
+					if err != nil {
+						errc <- err
+						return
+					}
+					mu.Lock()
+					for _, id := range ids {
+						if acked[id] {
+							errc <- fmt.Errorf("id %d acknowledged twice", id)
+						}
+						acked[id] = true
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+		want := int64(len(acked))
+		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != want {
+			t.Errorf("rows = %d, acknowledged = %d", got, want)
+		}
+		st := s.Stats()
+		if st.Written != want || st.Backlog != want {
+			t.Errorf("written = %d, backlog = %d; want %d", st.Written, st.Backlog, want)
+		}
+	})
+}
+
+func TestGroupBadRequestFailsAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := MustOpen(t, Options{Path: path, Mode: Group})
+	c := s.w.(*committer)
+	ctx := context.Background()
+
+	// Hold the lock so the committer is stuck on a first request while the
+	// next three queue up; they then commit as one group.
+	release := holdWriteLock(t, path)
+	results := make(chan error, 4)
+	insert := func(evs []collector.Event) { _, err := s.Insert(ctx, evs); results <- err }
+	go insert(Events("first", 1))
+	waitFor(t, func() bool { return s.Stats().Conflicts > 0 })
+	bad := Events("bad", 3)
+	bad[1].Payload = json.RawMessage(`{not json`) // the schema's CHECK refuses it
+	go insert(Events("good-a", 2))
+	go insert(bad)
+	go insert(Events("good-b", 1))
+	waitFor(t, func() bool { return len(c.queue) == 3 })
+	release()
+
+	var failed int
+	for i := 0; i < 4; i++ {
+		if err := <-results; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("failed requests = %d, want exactly 1 (the bad one)", failed)
+	}
+	if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE device_id = 'bad'`); got != 0 {
+		t.Errorf("events of the failed request stored = %d, want 0 (all or nothing)", got)
+	}
+	if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 4 {
+		t.Errorf("events stored = %d, want 4", got)
+	}
+	if got := s.Stats().Commits; got != 2 {
+		t.Errorf("commits = %d, want 2 (the first request, then one group)", got)
+	}
+}
+
+func TestSerializedAndConcurrentRequestIsAtomic(t *testing.T) {
+	for _, mode := range []Mode{Serialized, Concurrent} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := MustOpen(t, Options{Mode: mode})
+			bad := Events("bad", 3)
+			bad[2].Payload = json.RawMessage(`{not json`)
+			if _, err := s.Insert(context.Background(), bad); err == nil {
+				t.Fatal("insert of a request with an invalid payload succeeded")
+			}
+			if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
+				t.Errorf("events stored = %d, want 0", got)
+			}
+		})
+	}
+}
+
+func TestPurgeKeepsBacklogAndRecent(t *testing.T) {
+	s := MustOpen(t, Options{})
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, Events("d", 1200)[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := s.FetchBacklog(ctx, 700)
+	if err := s.Checkpoint(ctx, old[:600], time.Now().Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(ctx, old[600:], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 600 {
+		t.Errorf("purged = %d, want 600 (only old uploaded events, in several transactions)", n)
+	}
+	if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 400 {
+		t.Errorf("left = %d, want 400 (100 recent uploaded + 300 backlog)", got)
+	}
+	if got := s.Backlog(); got != 300 {
+		t.Errorf("backlog = %d, want 300", got)
+	}
+}
+
+func TestClosedStoreRefusesWrites(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode})
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Insert(context.Background(), Events("d", 1)); !errors.Is(err, collector.ErrClosed) {
+			t.Errorf("insert after close: err = %v, want ErrClosed", err)
+		}
+	})
+}
+
+func TestRecordRun(t *testing.T) {
+	s := MustOpen(t, Options{MaxCommitBytes: 4096})
+	long := strings.Repeat("x", 10_000) // truncated so the row fits the cap
+	for _, status := range []string{collector.RunOK, collector.RunFailed, collector.RunRejected} {
+		if err := s.RecordRun(context.Background(), collector.UploadRun{
+			StartedAt: time.Now(), FinishedAt: time.Now(), EventCount: 3, FirstID: 1, LastID: 3, Status: status, Error: long,
+		}); err != nil {
+			t.Fatalf("record %s run: %v", status, err)
+		}
+	}
+	if got := count(t, s.DB(), `SELECT count(*) FROM upload_runs WHERE length(error) <= 1024`); got != 3 {
+		t.Errorf("audit rows = %d, want 3", got)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

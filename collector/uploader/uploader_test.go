@@ -1,0 +1,257 @@
+package uploader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+)
+
+// recorder is a sink at the service boundary: it records what it is sent
+// and can be told to fail or to reject particular events for good.
+type recorder struct {
+	mu       sync.Mutex
+	got      []collector.Event
+	calls    int
+	fail     error
+	rejectID map[int64]bool
+}
+
+func (r *recorder) Ship(_ context.Context, collectorID string, events []collector.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if collectorID != "edge-1" {
+		return fmt.Errorf("collector id %q not passed through", collectorID)
+	}
+	if r.fail != nil {
+		return r.fail
+	}
+	for _, e := range events {
+		if r.rejectID[e.ID] {
+			return fmt.Errorf("bad event %d: %w", e.ID, collector.ErrRejected)
+		}
+	}
+	r.got = append(r.got, events...)
+	return nil
+}
+
+func (r *recorder) ids() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]int64, len(r.got))
+	for i, e := range r.got {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+func (r *recorder) setFail(err error) { r.mu.Lock(); r.fail = err; r.mu.Unlock() }
+
+func newStore(t *testing.T, o store.Options) *store.Store {
+	t.Helper()
+	o.Path = filepath.Join(t.TempDir(), "events.db")
+	s, err := store.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func insert(t *testing.T, s *store.Store, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for i := 0; i < n; i++ {
+		got, err := s.Insert(context.Background(), []collector.Event{{
+			DeviceID: fmt.Sprintf("dev-%d", i%3), Kind: "telemetry", TS: int64(i + 1),
+			Payload: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids
+}
+
+func runs(t *testing.T, s *store.Store) map[string]int {
+	t.Helper()
+	rows, err := s.DB().Query(`SELECT status, count(*) FROM upload_runs GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	m := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		rows.Scan(&st, &n)
+		m[st] = n
+	}
+	return m
+}
+
+func TestDrainShipsEverythingInOrderAndAudits(t *testing.T) {
+	s := newStore(t, store.Options{})
+	ids := insert(t, s, 45)
+	sink := &recorder{}
+	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 20})
+	if err := u.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.ids(); !slices.Equal(got, ids) {
+		t.Errorf("shipped %v, want %v", got, ids)
+	}
+	if got := s.Backlog(); got != 0 {
+		t.Errorf("backlog = %d, want 0", got)
+	}
+	if got, want := runs(t, s), map[string]int{"ok": 3}; got["ok"] != want["ok"] || len(got) != 1 {
+		t.Errorf("audit rows = %v, want %v", got, want)
+	}
+	if st := u.Stats(); st.EventsShipped != 45 || st.Cycles != 3 || !st.Healthy {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestFailureKeepsBacklogThenRecovers(t *testing.T) {
+	s := newStore(t, store.Options{})
+	insert(t, s, 5)
+	sink := &recorder{fail: errors.New("upstream down")}
+	u := New(s, sink, Options{CollectorID: "edge-1"})
+
+	for i := 0; i < 2; i++ {
+		if _, err := u.Sync(context.Background()); err == nil {
+			t.Fatal("sync with a failing sink succeeded")
+		}
+	}
+	h := u.Health()
+	if h.Healthy || h.ConsecutiveFailures != 2 || h.FailingSince == nil || h.LastError == "" {
+		t.Errorf("health while failing = %+v", h)
+	}
+	if got := s.Backlog(); got != 5 {
+		t.Errorf("backlog after failures = %d, want 5 (nothing marked)", got)
+	}
+	if got := runs(t, s)["failed"]; got != 2 {
+		t.Errorf("failed audit rows = %d, want 2", got)
+	}
+
+	sink.setFail(nil)
+	if n, err := u.Sync(context.Background()); err != nil || n != 5 {
+		t.Fatalf("sync after recovery = %d, %v", n, err)
+	}
+	if h := u.Health(); !h.Healthy || h.ConsecutiveFailures != 0 {
+		t.Errorf("health after recovery = %+v", h)
+	}
+	if got := s.Backlog(); got != 0 {
+		t.Errorf("backlog = %d, want 0", got)
+	}
+}
+
+func TestPermanentRejectionDoesNotBlockTheBuffer(t *testing.T) {
+	s := newStore(t, store.Options{})
+	ids := insert(t, s, 16)
+	poison := ids[5]
+	sink := &recorder{rejectID: map[int64]bool{poison: true}}
+	u := New(s, sink, Options{CollectorID: "edge-1"})
+
+	if _, err := u.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return id == poison })
+	got := sink.ids()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want every event but the poison one %d", got, poison)
+	}
+	if got := s.Backlog(); got != 0 {
+		t.Errorf("backlog = %d, want 0: a rejected batch must not block the buffer", got)
+	}
+	if got := u.Stats().EventsRejected; got != 1 {
+		t.Errorf("rejected counter = %d, want 1", got)
+	}
+	var msg string
+	if err := s.DB().QueryRow(`SELECT error FROM upload_runs WHERE status = 'rejected'`).Scan(&msg); err != nil {
+		t.Fatalf("no rejected audit row: %v", err)
+	}
+	if !u.Health().Healthy {
+		t.Error("uploader unhealthy after a handled rejection")
+	}
+}
+
+func TestBackgroundLoopKeepsUpAndStopDrains(t *testing.T) {
+	s := newStore(t, store.Options{})
+	insert(t, s, 35)
+	sink := &recorder{}
+	// An interval of an hour: only "a full batch means go again" can drain
+	// 35 events in batches of 10.
+	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 10, Interval: time.Hour, MaxBackoff: time.Hour})
+	u.Start(context.Background())
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Backlog() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := s.Backlog(); got != 0 {
+		t.Fatalf("backlog = %d, want 0: the drain did not keep up", got)
+	}
+	// Events arriving while the loop sleeps are shipped by Stop's final drain.
+	insert(t, s, 7)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := u.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sink.ids()); got != 42 {
+		t.Errorf("shipped = %d, want 42", got)
+	}
+}
+
+func TestChunkedCheckpointUnderCap(t *testing.T) {
+	s := newStore(t, store.Options{MaxCommitBytes: 4096})
+	insert(t, s, 300)
+	sink := &recorder{}
+	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 200})
+	if err := u.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().ChunkSplits; got == 0 {
+		t.Error("chunk splits = 0, want > 0")
+	}
+	var marked, unmarked int
+	s.DB().QueryRow(`SELECT count(*) FROM events WHERE uploaded_at IS NOT NULL`).Scan(&marked)
+	s.DB().QueryRow(`SELECT count(*) FROM events WHERE uploaded_at IS NULL`).Scan(&unmarked)
+	if marked != 300 || unmarked != 0 {
+		t.Errorf("marked = %d, unmarked = %d; want 300, 0", marked, unmarked)
+	}
+	if got := runs(t, s)["ok"]; got != 2 {
+		t.Errorf("ok audit rows = %d, want 2", got)
+	}
+}
+
+func TestBackoffDoublesWithJitterUpToCap(t *testing.T) {
+	u := New(nil, nil, Options{Interval: 100 * time.Millisecond, MaxBackoff: time.Second})
+	for _, tc := range []struct {
+		failures int
+		lo, hi   time.Duration
+	}{
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{4, 400 * time.Millisecond, 800 * time.Millisecond},
+		{20, 500 * time.Millisecond, time.Second}, // capped
+	} {
+		u.health.ConsecutiveFailures = tc.failures
+		for i := 0; i < 50; i++ {
+			if d := u.backoff(); d < tc.lo || d > tc.hi {
+				t.Errorf("failures=%d: backoff %v outside [%v, %v]", tc.failures, d, tc.lo, tc.hi)
+			}
+		}
+	}
+}
