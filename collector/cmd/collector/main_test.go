@@ -172,4 +172,3 @@ func postEvents(t *testing.T, addr, body string) []int64 {
 	}
 	return r.IDs
 }
-
