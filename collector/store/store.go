@@ -60,7 +60,7 @@ type Options struct {
 	Mode    Mode // default Group
 	Indexed bool // add an index on events(device_id) for per-device queries
 
-	MaxConns int // database/sql pool ceiling
+	MaxConns int // database/sql pool ceiling (serialized, group: plus the writer's)
 
 	// MaxCommitBytes caps a transaction's estimated write set (see RowBytes);
 	// 0 means no cap. A write over the cap fails with ErrCommitTooLarge before
@@ -175,8 +175,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
 	}
-	db.SetMaxOpenConns(o.MaxConns)
-	db.SetMaxIdleConns(o.MaxConns)
+	// In serialized and group modes one connection is the writer's for good;
+	// it comes on top of MaxConns so readers (the uploader, /stats) always
+	// have one.
+	conns := o.MaxConns
+	if o.Mode != Concurrent {
+		conns++
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
 	s := &Store{opts: o, db: db}

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -471,5 +473,38 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 5s")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestOneConnStillReads(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode, MaxConns: 1})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := s.Insert(ctx, Events("d", 2)); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.FetchBacklog(ctx, 10)
+		if err != nil || len(evs) != 2 {
+			t.Fatalf("backlog with -max-conns 1: %d events, %v", len(evs), err)
+		}
+		if err := s.Checkpoint(ctx, evs, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestOpenRefusesNonDatabaseAndLeavesItAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	junk := []byte("not a database, only text that is long enough to fill a header of sorts....")
+	if err := os.WriteFile(path, junk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Options{Path: path})
+	if err == nil || !strings.Contains(err.Error(), "not a usable SQLite database") {
+		t.Fatalf("open of a text file: err = %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, junk) {
+		t.Error("the refused file was modified")
 	}
 }
