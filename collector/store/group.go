@@ -139,6 +139,13 @@ func (c *committer) commit(batch []*job) {
 		return c.s.runTx(ctx, c.conn, func(t *wtx) error {
 			for _, j := range batch {
 				j.ids, j.err = nil, nil
+			}
+			if len(batch) > 1 {
+				if done, err := c.insertAll(ctx, t, batch); done || err != nil {
+					return err
+				}
+			}
+			for _, j := range batch {
 				if err := c.insertOne(ctx, t, j); err != nil {
 					if !c.s.requestLocal(err) {
 						return err
@@ -158,6 +165,40 @@ func (c *committer) commit(batch []*job) {
 		}
 		close(j.done)
 	}
+}
+
+// insertAll is the fast path: every request's events in as few statements
+// as possible. If one request fails on its own, the savepoint undoes them
+// all and insertAll reports not done, so the caller goes request by request.
+func (c *committer) insertAll(ctx context.Context, t *wtx, batch []*job) (done bool, err error) {
+	var all []collector.Event
+	for _, j := range batch {
+		all = append(all, j.events...)
+	}
+	before := t.bytes
+	if _, err := t.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
+		return false, fmt.Errorf("savepoint: %w", err)
+	}
+	ids, err := t.insertEvents(ctx, all)
+	if err != nil {
+		if !c.s.requestLocal(err) {
+			return false, err
+		}
+		t.bytes = before
+		if _, err := t.ExecContext(ctx, `ROLLBACK TO batch`); err != nil {
+			return false, fmt.Errorf("rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := t.ExecContext(ctx, `RELEASE batch`); err != nil {
+		return false, fmt.Errorf("release savepoint: %w", err)
+	}
+	if err != nil {
+		return false, nil
+	}
+	for _, j := range batch {
+		j.ids, ids = ids[:len(j.events):len(j.events)], ids[len(j.events):]
+	}
+	return true, nil
 }
 
 // insertOne inserts one request's events inside the group transaction. A

@@ -120,7 +120,8 @@ type Store struct {
 	db   *sql.DB
 	w    writer
 
-	insertStmt *sql.Stmt
+	// insertStmts[i] inserts insertRows[i] events in one statement.
+	insertStmts [len(insertRows)]*sql.Stmt
 
 	// closeMu makes Close wait for writes in flight: writers hold it shared.
 	closeMu sync.RWMutex
@@ -208,9 +209,12 @@ func (s *Store) init(ctx context.Context) error {
 	s.stats.backlog.Store(backlog)
 	s.stats.devices.Store(devices)
 
-	var err error
-	if s.insertStmt, err = s.db.PrepareContext(ctx, insertSQL); err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+	for i, rows := range insertRows {
+		stmt, err := s.db.PrepareContext(ctx, insertSQL(rows))
+		if err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
+		s.insertStmts[i] = stmt
 	}
 	switch s.opts.Mode {
 	case Concurrent:
@@ -277,8 +281,10 @@ func (s *Store) Close() error {
 	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
 		err = fmt.Errorf("checkpoint wal: %w", cerr)
 	}
-	if cerr := s.insertStmt.Close(); cerr != nil && err == nil {
-		err = cerr
+	for _, stmt := range s.insertStmts {
+		if cerr := stmt.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	if cerr := s.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close database: %w", cerr)

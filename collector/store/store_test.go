@@ -313,7 +313,8 @@ func TestManyWritersNothingDropped(t *testing.T) {
 		s := MustOpen(t, Options{Mode: mode})
 		const writers, requests = 16, 25
 		var mu sync.Mutex
-		acked := map[int64]bool{}
+		acked := map[int64]string{} // id -> payload
+
 		var wg sync.WaitGroup
 		errc := make(chan error, writers)
 		for w := 0; w < writers; w++ {
@@ -321,17 +322,21 @@ func TestManyWritersNothingDropped(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for r := 0; r < requests; r++ {
-					ids, err := s.Insert(context.Background(), Events(fmt.Sprintf("w%d", w), 1+r%4))
+					evs := Events(fmt.Sprintf("w%d", w), 1+r%4)
+					for i := range evs {
+						evs[i].Payload = json.RawMessage(fmt.Sprintf(`{"w":%d,"r":%d,"i":%d}`, w, r, i))
+					}
+					ids, err := s.Insert(context.Background(), evs)
 					if err != nil {
 						errc <- err
 						return
 					}
 					mu.Lock()
-					for _, id := range ids {
-						if acked[id] {
+					for i, id := range ids {
+						if _, dup := acked[id]; dup {
 							errc <- fmt.Errorf("id %d acknowledged twice", id)
 						}
-						acked[id] = true
+						acked[id] = string(evs[i].Payload)
 					}
 					mu.Unlock()
 				}
@@ -345,6 +350,13 @@ func TestManyWritersNothingDropped(t *testing.T) {
 		want := int64(len(acked))
 		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != want {
 			t.Errorf("rows = %d, acknowledged = %d", got, want)
+		}
+		// Each acknowledged id holds exactly the event it was acknowledged for.
+		for id, payload := range acked {
+			var got string
+			if err := s.DB().QueryRow(`SELECT payload_json FROM events WHERE id = ?`, id).Scan(&got); err != nil || got != payload {
+				t.Fatalf("event %d = %q (%v), acknowledged as %q", id, got, err, payload)
+			}
 		}
 		st := s.Stats()
 		if st.Written != want || st.Backlog != want {
@@ -507,4 +519,23 @@ func TestOpenRefusesNonDatabaseAndLeavesItAlone(t *testing.T) {
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, junk) {
 		t.Error("the refused file was modified")
 	}
+}
+
+func TestLargeRequestIDsMatchRows(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode})
+		s.Insert(context.Background(), Events("warm", 3)) // ids need not start at 1
+		evs := Events("d", 64+64+8+1)                     // every statement size, and several of one
+		ids, err := s.Insert(context.Background(), evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			var payload string
+			s.DB().QueryRow(`SELECT payload_json FROM events WHERE id = ?`, id).Scan(&payload)
+			if payload != string(evs[i].Payload) {
+				t.Fatalf("event %d: id %d holds %q, want %q", i, id, payload, evs[i].Payload)
+			}
+		}
+	})
 }
