@@ -66,12 +66,14 @@ func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event,
 	return events, nil
 }
 
-// Checkpoint marks events uploaded at `at` and records each device's newest
-// event time. It first tries one commit; when that is over MaxCommitBytes it
-// halves the chunk, again and again down to one event per commit, counting
-// each split. Chunks commit one by one, so a crash can leave a prefix
-// marked: the rest is shipped again (at-least-once).
-func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at time.Time) error {
+// Checkpoint marks events uploaded at `at`, records each device's newest
+// event time and, when run is not nil, writes the cycle's audit row in the
+// last transaction (one fsync for the whole checkpoint when it fits). It
+// first tries one commit; when that is over MaxCommitBytes it halves the
+// chunk, again and again down to one event per commit, counting each split.
+// Chunks commit one by one, so a crash can leave a prefix marked: the rest
+// is shipped again (at-least-once).
+func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at time.Time, run *collector.UploadRun) error {
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -79,13 +81,25 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 	chunk := len(events)
 	for len(events) > 0 {
 		n := min(chunk, len(events))
-		marked, err := s.markChunk(ctx, events[:n], at.UnixMilli())
-		if err != nil {
-			if n > 1 && isCommitTooLarge(err) {
+		var r *collector.UploadRun
+		if n == len(events) {
+			r = run // the audit row rides with the last chunk
+		}
+		marked, err := s.markChunk(ctx, events[:n], at.UnixMilli(), r)
+		if err != nil && isCommitTooLarge(err) {
+			if n > 1 {
 				chunk = (n + 1) / 2
 				s.stats.splits.Add(1)
 				continue
 			}
+			if r != nil { // one row fits, not with the audit row: write that alone, after
+				s.stats.splits.Add(1)
+				if marked, err = s.markChunk(ctx, events[:1], at.UnixMilli(), nil); err == nil {
+					err = s.w.do(ctx, func(t *wtx) error { return insertRun(ctx, t, *r) })
+				}
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		s.stats.uploaded.Add(marked)
@@ -99,7 +113,7 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 	return nil
 }
 
-func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int64) (int64, error) {
+func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int64, run *collector.UploadRun) (int64, error) {
 	var marked int64
 	err := s.w.do(ctx, func(t *wtx) error {
 		marked = 0
@@ -137,6 +151,9 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 				return fmt.Errorf("upsert device: %w", err)
 			}
 		}
+		if run != nil {
+			return insertRun(ctx, t, *run)
+		}
 		return nil
 	})
 	return marked, err
@@ -146,12 +163,20 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 // any sensible commit cap.
 const maxRunError = 1024
 
-// RecordRun writes the audit row of one uploader cycle.
+// RecordRun writes the audit row of one uploader cycle on its own (a failed
+// cycle; a successful one rides with its Checkpoint).
 func (s *Store) RecordRun(ctx context.Context, r collector.UploadRun) error {
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.closeMu.RUnlock()
+	if err := s.w.do(ctx, func(t *wtx) error { return insertRun(ctx, t, r) }); err != nil {
+		return fmt.Errorf("record upload run: %w", err)
+	}
+	return nil
+}
+
+func insertRun(ctx context.Context, t *wtx, r collector.UploadRun) error {
 	msg := r.Error
 	if len(msg) > maxRunError {
 		msg = msg[:maxRunError]
@@ -160,18 +185,14 @@ func (s *Store) RecordRun(ctx context.Context, r collector.UploadRun) error {
 	if msg != "" {
 		errText = msg
 	}
-	err := s.w.do(ctx, func(t *wtx) error {
-		if err := t.charge(len(msg) + 2*RowOverhead); err != nil {
-			return err
-		}
-		_, err := t.ExecContext(ctx,
-			`INSERT INTO upload_runs (started_at, finished_at, event_count, first_id, last_id, status, error)
-			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(), r.EventCount, r.FirstID, r.LastID, r.Status, errText)
+	if err := t.charge(len(msg) + 2*RowOverhead); err != nil {
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record upload run: %w", err)
+	}
+	if _, err := t.ExecContext(ctx,
+		`INSERT INTO upload_runs (started_at, finished_at, event_count, first_id, last_id, status, error)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(), r.EventCount, r.FirstID, r.LastID, r.Status, errText); err != nil {
+		return fmt.Errorf("insert audit row: %w", err)
 	}
 	return nil
 }

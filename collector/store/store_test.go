@@ -112,7 +112,7 @@ func TestInsertReopenNeverReusesIDs(t *testing.T) {
 		// Upload and purge every event, the newest included: a plain rowid
 		// table would hand the same ids out again.
 		evs, _ := s.FetchBacklog(context.Background(), 100)
-		if err := s.Checkpoint(context.Background(), evs, time.Now().Add(-time.Hour)); err != nil {
+		if err := s.Checkpoint(context.Background(), evs, time.Now().Add(-time.Hour), nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Purge(context.Background(), time.Now()); err != nil {
@@ -230,7 +230,7 @@ func TestCheckpointSplitsUnderCap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Checkpoint(ctx, evs, time.Now()); err != nil {
+		if err := s.Checkpoint(ctx, evs, time.Now(), nil); err != nil {
 			t.Fatalf("checkpoint: %v", err)
 		}
 		st := s.Stats()
@@ -247,7 +247,7 @@ func TestCheckpointSplitsUnderCap(t *testing.T) {
 			t.Errorf("devices = %d, want %d", got, want)
 		}
 		// Marking again changes nothing: every event is marked exactly once.
-		if err := s.Checkpoint(ctx, evs, time.Now()); err != nil {
+		if err := s.Checkpoint(ctx, evs, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := s.Stats().Uploaded, int64(200); got != want {
@@ -429,10 +429,10 @@ func TestPurgeKeepsBacklogAndRecent(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, _ := s.FetchBacklog(ctx, 700)
-	if err := s.Checkpoint(ctx, old[:600], time.Now().Add(-48*time.Hour)); err != nil {
+	if err := s.Checkpoint(ctx, old[:600], time.Now().Add(-48*time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Checkpoint(ctx, old[600:], time.Now()); err != nil {
+	if err := s.Checkpoint(ctx, old[600:], time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
@@ -500,7 +500,7 @@ func TestOneConnStillReads(t *testing.T) {
 		if err != nil || len(evs) != 2 {
 			t.Fatalf("backlog with -max-conns 1: %d events, %v", len(evs), err)
 		}
-		if err := s.Checkpoint(ctx, evs, time.Now()); err != nil {
+		if err := s.Checkpoint(ctx, evs, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 	})

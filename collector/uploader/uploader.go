@@ -22,7 +22,7 @@ import (
 // Defaults for Options fields left zero.
 const (
 	DefaultInterval   = time.Second
-	DefaultBatch      = 200
+	DefaultBatch      = 1000
 	DefaultMaxBackoff = 30 * time.Second
 	DefaultRetention  = 24 * time.Hour
 	DefaultPurgeEvery = time.Minute
@@ -209,24 +209,23 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	}
 	rejected, rejectErr, err := u.ship(ctx, events)
 	if err == nil {
-		// Ship first, then mark: a crash between the two ships again, never loses.
-		err = u.store.Checkpoint(ctx, events, time.Now())
-	}
-	run.FinishedAt = time.Now()
-	switch {
-	case err != nil:
-		run.Status, run.Error = collector.RunFailed, err.Error()
-	case len(rejected) > 0:
-		run.Status = collector.RunRejected
-		run.Error = rejectedMessage(rejected, len(events), rejectErr)
-	default:
+		// Ship first, then mark: a crash between the two ships again, never
+		// loses. The audit row commits with the marks.
+		run.FinishedAt = time.Now()
 		run.Status = collector.RunOK
-	}
-	// The audit row is written whatever happened; its own failure is logged.
-	if rerr := u.store.RecordRun(context.WithoutCancel(ctx), run); rerr != nil {
-		u.opts.Logger.Error("audit row not written", "err", rerr)
+		if len(rejected) > 0 {
+			run.Status = collector.RunRejected
+			run.Error = rejectedMessage(rejected, len(events), rejectErr)
+		}
+		err = u.store.Checkpoint(ctx, events, run.FinishedAt, &run)
 	}
 	if err != nil {
+		run.FinishedAt = time.Now()
+		run.Status, run.Error = collector.RunFailed, err.Error()
+		// The failure is audited too; if even that fails, it is logged.
+		if rerr := u.store.RecordRun(context.WithoutCancel(ctx), run); rerr != nil {
+			u.opts.Logger.Error("audit row not written", "err", rerr)
+		}
 		u.fail(err)
 		return 0, err
 	}
