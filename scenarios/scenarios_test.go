@@ -1,0 +1,227 @@
+package scenarios
+
+// The runner. Every script runs once per write mode, as its own subtest
+// (TestScenarios/<mode>/<script>), with $MODE set to that mode: the scripts
+// pass `-mode $MODE` to the collector, so one script covers serialized,
+// concurrent and group alike. A script that had no business in some mode
+// would say so with the [mode:NAME] condition; none needs to today.
+//
+// Environment every script gets:
+//
+//	$MODE          serialized | concurrent | group (see above)
+//	$ADDR          a free 127.0.0.1:PORT for the collector's -addr; kept for
+//	               the whole script, so a restarted collector answers there too
+//	$TESTDATA      the repository's shared fixtures (../testdata)
+//	$COLLECTOR_BIN the real binary, built once per `go test` run (see TestMain)
+//
+// Programs (run them with exec; RequireExplicitExec is on):
+//
+//	collector ARGS...            the real collector binary (built by TestMain
+//	                             from ./collector/cmd/collector, CGO_ENABLED=0,
+//	                             as `make build` does; the registered command
+//	                             execs it, so the pid, signals and exit status
+//	                             are the binary's own)
+//	holdlock DB DURATION READY   another process takes the SQLite write lock
+//	                             on DB (BEGIN IMMEDIATE), creates the file
+//	                             READY, holds the lock for DURATION, commits
+//
+// Commands (in-process; see cmds_test.go, receiver_test.go, load_test.go,
+// ledger_test.go):
+//
+//	waitready NAME [-timeout D]  wait until the collector just started as
+//	                             `exec collector ... &NAME&` answers GET
+//	                             /healthz on $ADDR (any status), polling with
+//	                             a deadline; it also names that process for
+//	                             `signal`
+//	signal SIG NAME              send SIGTERM, SIGINT, SIGKILL, SIGQUIT or
+//	                             SIGHUP (SIG: TERM, INT, ...) to that collector
+//	waitfile [-timeout D] FILE   wait until FILE exists
+//	post [flags] STATUS BODY     POST BODY (inline text, or @FILE) to
+//	                             $ADDR/events and require STATUS; the response
+//	                             (status line, headers but Date and
+//	                             Content-Length, blank line, body) becomes
+//	                             stdout. On 200 every event of the request is
+//	                             recorded with its id in the ledger
+//	                             ($WORK/ledger.jsonl). Flags: -path P,
+//	                             -X METHOD, -H 'Name: value' (repeatable),
+//	                             -o FILE (also save the body)
+//	get [-wait D] STATUS PATH    GET $ADDR/PATH and require STATUS; with -wait,
+//	                             poll until it answers STATUS, for at most D
+//	stats [-f FILE] [-o FILE] [-wait D] [COND...]
+//	                             GET /stats (or read FILE), optionally save it,
+//	                             and check each COND, written PATH OP INTEGER
+//	                             with OP one of == != < <= > >=, for example
+//	                             store.retries>0. With -wait, poll until all
+//	                             hold, for at most D. No COND: print the JSON
+//	sql [-wait D] DB QUERY [WANT]
+//	                             run QUERY on DB opened read-only (modernc,
+//	                             not the CLI); rows become stdout, one a line,
+//	                             columns joined by |, NULL empty: the sqlite3
+//	                             CLI's default format, so `cmp` can compare.
+//	                             With WANT, the output must be WANT; with
+//	                             -wait, poll until it is, for at most D
+//	capture VAR...               split the last stdout on white space into the
+//	                             named environment variables
+//	genevents FILE N SIZE        write a JSON array of N events whose payloads
+//	                             are SIZE bytes each, over four devices
+//	receiver start NAME          start a recording webhook receiver on
+//	                             loopback; $NAME_URL is its URL. Every event
+//	                             it takes is appended to $WORK/NAME.jsonl as
+//	                             the collector sent it, before it answers
+//	receiver fail NAME [STATUS]  answer every batch STATUS (default 503),
+//	                             taking nothing
+//	receiver stall NAME          take the next batches, then hold the answer
+//	                             until recover (or the client goes away)
+//	receiver recover NAME        take and answer 200 again; frees stalled batches
+//	receiver wait NAME N         wait until NAME has taken at least N events
+//	                             (duplicates included)
+//	receiver count NAME          stdout: `taken: N events`
+//	load start NAME [-c C] [-events E] [-n N]
+//	                             C goroutines POST requests of E events each,
+//	                             N requests in all (0: until stopped); every
+//	                             200 goes into the ledger. Payloads carry
+//	                             {"load","req","i","n"} so a half-written
+//	                             request shows in SQL
+//	load acked NAME N            wait until at least N of its requests got 200
+//	load wait NAME               wait until all N requests are answered
+//	load stop NAME               stop issuing, wait for those in flight
+//	                             (wait and stop print `requests: A
+//	                             acknowledged, F failed` and `events: E
+//	                             acknowledged`)
+//	ledger [-receiver NAME] DB   the end-to-end check: every event id that got
+//	                             a 200 was acknowledged once (ids never
+//	                             reused), is in DB with the payload sent byte
+//	                             for byte, and (with -receiver) reached the
+//	                             receiver at least once with the same payload
+//	                             (compared as compact JSON, which is what the
+//	                             webhook sends); no row is marked uploaded
+//	                             without having been delivered. It prints
+//	                             counts and the duplicate ids, and fails on
+//	                             any loss or mismatch
+//
+// Every wait is bounded (10s unless told) and polls; nothing sleeps to
+// synchronise. Everything listens on 127.0.0.1 only.
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"edgecollector/collector/store"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(buildFirst{m}, map[string]func(){
+		"collector": execCollector,
+		"holdlock":  holdLock,
+	})
+}
+
+// buildFirst builds the collector binary before the tests run. It runs only
+// in the top-level test process: in the copies of the test binary that
+// testscript.Main starts as "collector" or "holdlock", Run is never called.
+type buildFirst struct{ m *testing.M }
+
+// collectorBin is the built binary, set by buildFirst.Run.
+var collectorBin string
+
+func (b buildFirst) Run() int {
+	dir, err := os.MkdirTemp("", "scenarios-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scenarios:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	collectorBin = filepath.Join(dir, "collector")
+	build := exec.Command("go", "build", "-trimpath", "-o", collectorBin, "edgecollector/collector/cmd/collector")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "scenarios: build collector: %v\n%s", err, out)
+		return 1
+	}
+	return b.m.Run()
+}
+
+func TestScenarios(t *testing.T) {
+	testdata, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range store.Modes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			testscript.Run(t, testscript.Params{
+				Dir:                 ".",
+				RequireExplicitExec: true,
+				RequireUniqueNames:  true,
+				Setup: func(env *testscript.Env) error {
+					addr, err := freeAddr()
+					if err != nil {
+						return err
+					}
+					env.Setenv("MODE", string(mode))
+					env.Setenv("ADDR", addr)
+					env.Setenv("TESTDATA", testdata)
+					env.Setenv("COLLECTOR_BIN", collectorBin)
+					st := newState(env.WorkDir, addr)
+					env.Values[stateKey{}] = st
+					env.Defer(st.close)
+					return nil
+				},
+				Condition: func(cond string) (bool, error) {
+					if m, ok := strings.CutPrefix(cond, "mode:"); ok {
+						if _, err := store.ParseMode(m); err != nil {
+							return false, err
+						}
+						return m == string(mode), nil
+					}
+					return false, fmt.Errorf("unknown condition %q", cond)
+				},
+				Cmds: commands,
+			})
+		})
+	}
+}
+
+// freeAddr returns a loopback address with a free port below the kernel's
+// ephemeral range, so that the many client connections and :0 listeners of
+// parallel scripts never take it between now and the collector's bind.
+func freeAddr() (string, error) {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &lo)
+	}
+	span := max(1, lo-10000)
+	start := rand.N(span)
+	for i := range 200 {
+		port := 10000 + (start+i*131)%span
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr, nil
+	}
+	// Fall back to whatever the kernel picks.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// stateKey keys a script's *state in testscript's per-script values.
+type stateKey struct{}
+
+func stateOf(ts *testscript.TestScript) *state {
+	return ts.Value(stateKey{}).(*state)
+}
