@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/collector
 
-.PHONY: help build run test check bench scenarios reproduce report gate clean
+.PHONY: help build run test check bench scenarios dist mcp-e2e reproduce report gate clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,20 @@ bench: ## go test benchmarks of the three write modes at 1, 16, 64 producers
 
 scenarios: ## the testscript scenarios alone, verbose
 	$(GO) test -count=1 -v ./scenarios/...
+
+PLATFORMS := linux/amd64 linux/arm64 darwin/arm64
+
+dist: ## static release binaries for $(PLATFORMS), version-stamped, with SHA256SUMS
+	rm -rf dist && mkdir -p dist
+	set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	    -o dist/collector-$(VERSION)-$$os-$$arch ./collector/cmd/collector; \
+	done
+	cd dist && sha256sum collector-* > SHA256SUMS && cat SHA256SUMS
+
+mcp-e2e: ## collector mcp against the MCP Inspector's CLI (needs npm)
+	bash scripts/mcp-e2e.sh
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -35,7 +35,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: collector [flags]\n\nAccepts telemetry on POST /events, commits it durably to a SQLite file,\nand ships the backlog to a sink.\n\nFlags:\n")
+		fmt.Fprintf(stderr, `Usage: collector [serve] [flags]
+       collector query|stats|check|mcp -db FILE ...   (read-only diagnostics; -h for each)
+
+Accepts telemetry on POST /events, commits it durably to a SQLite file,
+and ships the backlog to a sink.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	var mode string

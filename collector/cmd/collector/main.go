@@ -42,11 +42,30 @@ func main() {
 // usageError is a bad flag or flag value: exit status 2.
 type usageError struct{ error }
 
-// run parses args and serves until SIGINT or SIGTERM. The first signal
+// run dispatches to a subcommand, or serves.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			return serve(ctx, args[1:], stdout, stderr)
+		case "query":
+			return runQuery(ctx, args[1:], stdout, stderr)
+		case "stats":
+			return runStats(ctx, args[1:], stdout, stderr)
+		case "check":
+			return runCheck(ctx, args[1:], stdout, stderr)
+		case "mcp":
+			return runMCP(ctx, args[1:], stderr)
+		}
+	}
+	return serve(ctx, args, stdout, stderr)
+}
+
+// serve parses args and serves until SIGINT or SIGTERM. The first signal
 // drains: stop accepting, finish requests in flight, ship what is left
 // (bounded by -drain-timeout), close the database. A second signal aborts
 // the drain; everything acknowledged is already on disk.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err

@@ -172,3 +172,47 @@ func postEvents(t *testing.T, addr, body string) []int64 {
 	}
 	return r.IDs
 }
+
+func TestDiagnosticSubcommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "events.db")
+	addr := freeAddr(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"-db", db, "-addr", addr, "-upload-interval", "1h"}, io.Discard, io.Discard)
+	}()
+	waitHealthy(t, addr, done)
+	defer func() {
+		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+		<-done
+	}()
+	postEvents(t, addr, `[{"device_id":"a","kind":"t"},{"device_id":"b","kind":"t"},{"device_id":"b","kind":"t"}]`)
+
+	// While the collector runs: a live, read-only answer.
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"query", "-db", db, "-format", "csv",
+		"SELECT device_id, count(*) AS backlog FROM events WHERE uploaded_at IS NULL GROUP BY 1 ORDER BY 1"}, &out, io.Discard)
+	if err != nil || out.String() != "device_id,backlog\na,1\nb,2\n" {
+		t.Errorf("query = %q, %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"query", "-db", db, "DELETE FROM events"}, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("query DELETE: err = %v, want a read-only refusal", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"stats", "-db", db}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "backlog                    3") {
+		t.Errorf("stats = %v:\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"check", "-db", db}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "ok") {
+		t.Errorf("check = %v: %s", err, out.String())
+	}
+	for _, args := range [][]string{
+		{"query", "-db", db}, // no SQL
+		{"query", "-db", db, "-format", "xml", "SELECT 1"}, // bad format
+		{"query", "-db", filepath.Join(t.TempDir(), "missing.db"), "SELECT 1"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package diag
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+)
+
+// liveBuffer opens a writing store and a read-only diag view of the same file,
+// as an operator would while the collector runs.
+func liveBuffer(t *testing.T) (*store.Store, *DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	st, err := store.Open(context.Background(), store.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return st, d
+}
+
+func insert(t *testing.T, st *store.Store, device string, ts int64, n int) []collector.Event {
+	t.Helper()
+	evs := make([]collector.Event, n)
+	for i := range evs {
+		evs[i] = collector.Event{DeviceID: device, Kind: "telemetry", TS: ts, Payload: []byte(`{"v":1}`)}
+	}
+	ids, err := st.Insert(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		evs[i].ID = ids[i]
+	}
+	return evs
+}
+
+func TestQueryReadsLiveFileAndRefusesWrites(t *testing.T) {
+	st, d := liveBuffer(t)
+	ctx := context.Background()
+	insert(t, st, "a", 1, 3)
+	res, err := d.Query(ctx, `SELECT count(*) AS n FROM events`, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0][0]; got != int64(3) {
+		t.Errorf("count = %v, want 3", got)
+	}
+	insert(t, st, "a", 2, 2) // the writer carries on; the reader sees it
+	res, _ = d.Query(ctx, `SELECT count(*) AS n FROM events`, 10)
+	if got := res.Rows[0][0]; got != int64(5) {
+		t.Errorf("count after more writes = %v, want 5", got)
+	}
+	for _, q := range []string{
+		`DELETE FROM events`,
+		`UPDATE events SET kind = 'x'`,
+		`INSERT INTO devices (device_key) VALUES ('evil')`,
+		`DROP TABLE events`,
+		`PRAGMA user_version = 7`,
+	} {
+		if _, err := d.Query(ctx, q, 10); !errors.Is(err, ErrReadOnly) {
+			t.Errorf("%s: err = %v, want ErrReadOnly", q, err)
+		}
+	}
+	if got := st.Stats().Backlog; got != 5 {
+		t.Errorf("backlog = %d after refused writes, want 5", got)
+	}
+	if _, err := d.Query(ctx, `SELEKT 1`, 10); err == nil || !strings.Contains(err.Error(), "syntax") {
+		t.Errorf("bad SQL: err = %v, want a syntax error", err)
+	}
+}
+
+func TestQueryLimitAndFormats(t *testing.T) {
+	st, d := liveBuffer(t)
+	insert(t, st, "dev,\"quoted\"", 5, 4)
+	res, err := d.Query(context.Background(), `SELECT id, device_id, payload_json, uploaded_at FROM events ORDER BY id`, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 3 || !res.Truncated {
+		t.Fatalf("rows = %d truncated = %v, want 3 and true", len(res.Rows), res.Truncated)
+	}
+	for format, want := range map[string]string{
+		"table": "id  device_id     payload_json  uploaded_at\n1   dev,\"quoted\"  {\"v\":1}       NULL\n",
+		"csv":   "id,device_id,payload_json,uploaded_at\n1,\"dev,\"\"quoted\"\"\",\"{\"\"v\"\":1}\",\n",
+		"json":  "[\n  {\n    \"device_id\": \"dev,\\\"quoted\\\"\",\n    \"id\": 1,\n    \"payload_json\": \"{\\\"v\\\":1}\",\n    \"uploaded_at\": null\n  },",
+	} {
+		var b bytes.Buffer
+		if err := res.Write(&b, format); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(b.String(), want) {
+			t.Errorf("%s output:\n%s\nwant prefix:\n%s", format, b.String(), want)
+		}
+	}
+	var b bytes.Buffer
+	res.Write(&b, "table")
+	if !strings.Contains(b.String(), "(first 3 rows; raise -limit for more)") {
+		t.Errorf("table output does not say it was truncated:\n%s", b.String())
+	}
+}
+
+func TestStatsAnswersBacklogAndSilentDevices(t *testing.T) {
+	st, d := liveBuffer(t)
+	ctx := context.Background()
+	now := time.Now()
+	quiet := insert(t, st, "quiet", now.Add(-2*time.Hour).UnixMilli(), 2)
+	insert(t, st, "chatty", now.Add(-time.Minute).UnixMilli(), 3)
+	if err := st.Checkpoint(ctx, quiet, now, &collector.UploadRun{StartedAt: now, FinishedAt: now, EventCount: 2, Status: collector.RunOK}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordRun(ctx, collector.UploadRun{StartedAt: now, FinishedAt: now, EventCount: 3, Status: collector.RunFailed, Error: "sink down"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.Stats(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Events != 5 || s.Backlog != 3 || s.FailedRunsLastHour != 1 {
+		t.Errorf("events = %d, backlog = %d, failed = %d; want 5, 3, 1", s.Events, s.Backlog, s.FailedRunsLastHour)
+	}
+	if age := s.OldestBacklogAgeS; age < 59 || age > 61 {
+		t.Errorf("oldest backlog age = %vs, want ~60s", age)
+	}
+	if len(s.Devices) != 2 || s.Devices[0].Device != "quiet" || s.Devices[0].SilentForS < 7199 {
+		t.Errorf("devices = %+v, want quiet first, silent for 2h", s.Devices)
+	}
+	if len(s.RecentRuns) != 2 || s.RecentRuns[0].Status != "failed" || s.RecentRuns[0].Error != "sink down" {
+		t.Errorf("recent runs = %+v", s.RecentRuns)
+	}
+	if s.File.Bytes == 0 || s.File.PageSize == 0 {
+		t.Errorf("file = %+v", s.File)
+	}
+}
+
+func TestOpenRefusesWhatIsNotABuffer(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(context.Background(), filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("open of a missing file succeeded (it must never create one)")
+	}
+	if _, err := Open(context.Background(), filepath.Join(dir)); err == nil {
+		t.Error("open of a directory succeeded")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	_, d := liveBuffer(t)
+	got, err := d.Check(context.Background())
+	if err != nil || fmt.Sprint(got) != "[ok]" {
+		t.Errorf("check = %v, %v; want [ok]", got, err)
+	}
+}
