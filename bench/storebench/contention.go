@@ -1,0 +1,238 @@
+package storebench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgecollector/bench"
+	"edgecollector/bench/results"
+	"edgecollector/bench/stats"
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+)
+
+// Contention configures the contention experiment: producers insert single
+// events while a background writer loops the uploader's checkpoint
+// transaction (fetch the oldest CheckpointRows of the backlog, mark them
+// uploaded, upsert their devices, write the audit row) as fast as it can.
+//
+// The original seeded 1,000 rows and checkpointed 500 at a time. Our
+// checkpoint marks only rows still in the backlog (at-least-once, never
+// twice), so a 1,000-row seed would leave the loop with nothing to mark
+// after two turns; each cell starts instead from a copy of a template
+// database seeded with SeedRows backlog rows, enough for every turn to
+// mark CheckpointRows rows.
+type Contention struct {
+	DBDir          string
+	Modes          []store.Mode
+	Producers      int
+	CheckpointRows int
+	SeedRows       int
+	Warm, Dur      time.Duration
+}
+
+// contention is the state the cells of one experiment share: the template.
+type contention struct {
+	Contention
+	once     sync.Once
+	template string // seeded database file, copied into each cell
+	tmplErr  error
+	tmplDir  string
+}
+
+// Experiment returns the contention experiment: one cell per mode.
+func (cfg Contention) Experiment() *bench.Experiment {
+	c := &contention{Contention: cfg}
+	e := &bench.Experiment{
+		Name: "contention",
+		Plan: fmt.Sprintf("In-process store; modes %v; %d producers insert single events while a background writer loops "+
+			"the uploader's checkpoint (fetch the oldest %d backlog rows, mark them uploaded, upsert devices, audit row: one transaction). "+
+			"Each cell: a copy of a template seeded with %d backlog rows, %s ramp dropped, %s measured.",
+			c.Modes, c.Producers, c.CheckpointRows, c.SeedRows, c.Warm, c.Dur),
+		Units: []results.Unit{unitP50Insert, unitP90Insert, unitP99Insert, unitMaxInsert,
+			unitEvents, unitCheckpoint, unitCkptRows, unitBusy},
+		Close: func() error {
+			if c.tmplDir != "" {
+				return os.RemoveAll(c.tmplDir)
+			}
+			return nil
+		},
+	}
+	for _, m := range c.Modes {
+		e.Cells = append(e.Cells, bench.Cell{
+			Name: "Contention",
+			Config: []results.KV{
+				{Key: "mode", Value: string(m)},
+				{Key: "producers", Value: strconv.Itoa(c.Producers)},
+				{Key: "checkpoint-rows", Value: strconv.Itoa(c.CheckpointRows)},
+			},
+			Cost: c.Warm + c.Dur + cellOverhead + 50*time.Millisecond,
+			Run:  c.run(m),
+		})
+	}
+	return e
+}
+
+// seed builds the template once: SeedRows events in the backlog.
+func (c *contention) seed(ctx context.Context) (string, error) {
+	c.once.Do(func() {
+		c.tmplDir, c.tmplErr = os.MkdirTemp(c.DBDir, "contention-template-*")
+		if c.tmplErr != nil {
+			return
+		}
+		path := filepath.Join(c.tmplDir, "events.db")
+		st, err := store.Open(ctx, store.Options{Path: path, Mode: store.Group})
+		if err != nil {
+			c.tmplErr = err
+			return
+		}
+		rng := rand.New(rand.NewPCG(1, 1)) // the template is the same for every seed
+		const batch = 1000
+		for n := 0; n < c.SeedRows && err == nil; n += batch {
+			evs := make([]collector.Event, min(batch, c.SeedRows-n))
+			for i := range evs {
+				evs[i] = event(rng, n+i)
+			}
+			_, err = st.Insert(ctx, evs)
+		}
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		c.template, c.tmplErr = path, err
+	})
+	return c.template, c.tmplErr
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (c *contention) run(mode store.Mode) func(context.Context, bench.Rep) (bench.Sample, error) {
+	return func(ctx context.Context, rep bench.Rep) (bench.Sample, error) {
+		tmpl, err := c.seed(ctx)
+		if err != nil {
+			return bench.Sample{}, fmt.Errorf("seed template: %w", err)
+		}
+		dir, err := os.MkdirTemp(c.DBDir, "contention-*")
+		if err != nil {
+			return bench.Sample{}, err
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "events.db")
+		if err := copyFile(path, tmpl); err != nil {
+			return bench.Sample{}, err
+		}
+		st, err := store.Open(ctx, store.Options{Path: path, Mode: mode})
+		if err != nil {
+			return bench.Sample{}, err
+		}
+
+		// The background writer: the uploader's checkpoint in a loop.
+		var (
+			stop               atomic.Bool
+			measuring          atomic.Bool
+			ckpts, rows, total int64
+			bgErr              error
+			bg                 sync.WaitGroup
+		)
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			for range maxOpsPerProducer {
+				if stop.Load() {
+					return
+				}
+				evs, err := st.FetchBacklog(ctx, c.CheckpointRows)
+				if err == nil && len(evs) > 0 {
+					// The uploader's shape: mark, upsert devices, and the
+					// cycle's audit row, in one transaction.
+					now := time.Now()
+					err = st.Checkpoint(ctx, evs, now, &collector.UploadRun{
+						StartedAt: now, FinishedAt: now, EventCount: len(evs),
+						FirstID: evs[0].ID, LastID: evs[len(evs)-1].ID, Status: collector.RunOK,
+					})
+				}
+				if err != nil {
+					if !stop.Load() {
+						bgErr = err
+					}
+					return
+				}
+				total += int64(len(evs))
+				if measuring.Load() {
+					ckpts++
+					rows += int64(len(evs))
+				}
+			}
+		}()
+		seq := make([]int, c.Producers)
+		l := drive(ctx, c.Producers, c.Warm, c.Dur, rep.Seed, &measuring, func(ctx context.Context, p int, rng *rand.Rand) error {
+			seq[p]++
+			_, err := st.Insert(ctx, []collector.Event{event(rng, p<<24|seq[p])})
+			return err
+		})
+		stop.Store(true)
+		bg.Wait()
+		if l.firstErr == nil {
+			l.firstErr = bgErr
+		}
+		if l.firstErr != nil {
+			st.Close()
+			return bench.Sample{}, l.firstErr
+		}
+		stored, err := countRows(ctx, st, `SELECT count(*) FROM events`)
+		marked, err2 := countRows(ctx, st, `SELECT count(*) FROM events WHERE uploaded_at IS NOT NULL`)
+		if err == nil {
+			err = err2
+		}
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return bench.Sample{}, err
+		}
+		s := bench.Sample{Iters: l.total()}
+		if want := int64(c.SeedRows) + l.ok; stored != want {
+			s.Problems = append(s.Problems, fmt.Sprintf("%d seeded + %d acknowledged rows, %d in the database", c.SeedRows, l.ok, stored))
+		}
+		if marked != total {
+			s.Problems = append(s.Problems, fmt.Sprintf("%d rows checkpointed, %d marked uploaded in the database", total, marked))
+		}
+		width := 0.0
+		if ckpts > 0 {
+			width = float64(rows) / float64(ckpts)
+		}
+		s.Values = []results.Value{
+			{Value: float64(stats.Percentile(l.lat, 0.50)), Unit: unitP50Insert.Name},
+			{Value: float64(stats.Percentile(l.lat, 0.90)), Unit: unitP90Insert.Name},
+			{Value: float64(stats.Percentile(l.lat, 0.99)), Unit: unitP99Insert.Name},
+			{Value: float64(stats.Percentile(l.lat, 1)), Unit: unitMaxInsert.Name},
+			{Value: round(float64(l.total())/l.window.Seconds(), 1), Unit: unitEvents.Name},
+			{Value: round(float64(ckpts)/l.window.Seconds(), 1), Unit: unitCheckpoint.Name},
+			{Value: round(width, 1), Unit: unitCkptRows.Name},
+			{Value: float64(l.busy), Unit: unitBusy.Name},
+		}
+		return s, nil
+	}
+}

@@ -1,0 +1,86 @@
+package storebench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"edgecollector/bench"
+	"edgecollector/bench/results"
+	"edgecollector/collector/store"
+)
+
+// runAll runs every cell of e once, as a counted repetition, and checks the
+// cell's own correctness check passed and that it measured something.
+func runAll(t *testing.T, e *bench.Experiment, must ...string) {
+	t.Helper()
+	defer func() {
+		if e.Close != nil {
+			if err := e.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for i, c := range e.Cells {
+		s, err := c.Run(context.Background(), bench.Rep{Index: 1, Seed: uint64(i)})
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.Name, c.Label(), err)
+		}
+		if len(s.Problems) > 0 {
+			t.Errorf("%s %s: correctness: %v", c.Name, c.Label(), s.Problems)
+		}
+		if s.Iters == 0 {
+			t.Errorf("%s %s: measured nothing", c.Name, c.Label())
+		}
+		for _, u := range must {
+			if v, ok := (&results.Point{Values: s.Values}).Value(u); !ok || v <= 0 {
+				t.Errorf("%s %s: %s = %v (present %v), want > 0", c.Name, c.Label(), u, v, ok)
+			}
+		}
+	}
+}
+
+const (
+	warm = 20 * time.Millisecond
+	dur  = 80 * time.Millisecond
+)
+
+func TestThroughput(t *testing.T) {
+	e := Throughput{
+		DBDir: t.TempDir(), Modes: store.Modes, Control: store.Serialized,
+		Producers: []int{4}, Indexed: []bool{false, true}, Warm: warm, Dur: dur,
+	}.Experiment()
+	// 3 modes x 2 index choices, plus the A/A arm on the unindexed cell.
+	if got, want := len(e.Cells), 7; got != want {
+		t.Fatalf("%d cells, want %d", got, want)
+	}
+	if got := e.Cells[3].Label(); got != "mode=serialized-aa indexed=false producers=4" {
+		t.Errorf("A/A cell = %q", got)
+	}
+	runAll(t, e, "events/s", "p50-ns/insert", "jain-fairness")
+}
+
+func TestContention(t *testing.T) {
+	e := Contention{
+		DBDir: t.TempDir(), Modes: store.Modes, Producers: 4,
+		CheckpointRows: 50, SeedRows: 2000, Warm: warm, Dur: dur,
+	}.Experiment()
+	// Not checkpoints/s: in a window this short, under the race detector,
+	// concurrent mode's busy handler can starve the checkpoint entirely.
+	runAll(t, e, "p99-ns/insert", "events/s")
+}
+
+func TestDisjoint(t *testing.T) {
+	e := Disjoint{
+		DBDir: t.TempDir(), Modes: []store.Mode{store.Serialized, store.Concurrent},
+		Writers: 4, RowsPerWriter: 50, TxUpdates: 20, Warm: warm, Dur: dur,
+	}.Experiment()
+	runAll(t, e, "updates/s", "p50-ns/tx")
+}
+
+func TestDisjointRefusesGroup(t *testing.T) {
+	e := Disjoint{DBDir: t.TempDir(), Modes: []store.Mode{store.Group}, Writers: 1, RowsPerWriter: 20, TxUpdates: 1, Warm: warm, Dur: dur}.Experiment()
+	if _, err := e.Cells[0].Run(context.Background(), bench.Rep{}); err == nil {
+		t.Error("disjoint ran group mode, which it cannot express")
+	}
+}
