@@ -1,0 +1,452 @@
+// Package httpbench drives the real collector binary over HTTP with
+// github.com/tsenart/vegeta/v12 as a library: the most a mode sustains
+// (closed loop, single events and batches), and an open-loop sweep of
+// offered rates past saturation. Every cell starts a fresh collector on a
+// fresh database on 127.0.0.1, stops it with SIGTERM, and counts the
+// acknowledged events against the database: no silent drops.
+package httpbench
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"edgecollector/bench"
+	"edgecollector/bench/results"
+	"edgecollector/bench/stats"
+	"edgecollector/collector/store"
+)
+
+// Config configures the http experiment.
+type Config struct {
+	Binary string // the collector, built with CGO_ENABLED=0
+	DBDir  string
+	Modes  []store.Mode
+
+	// Max throughput: Conns connections in a closed loop, each sending the
+	// next request as soon as the last is answered, for each batch size.
+	Conns   int
+	Batches []int
+
+	// Sweep: single-event requests offered open-loop at each rate (req/s),
+	// by at most MaxWorkers requests in flight.
+	Rates      []int
+	MaxWorkers int
+
+	Warm, Dur  time.Duration // per cell: dropped ramp, then the measured window
+	Timeout    time.Duration // per request
+	MaxBacklog int64         // the collector's -max-backlog
+}
+
+// experiment is the state the cells of one experiment share: the receiver.
+type experiment struct {
+	Config
+	recvOnce sync.Once
+	recv     *receiver
+	recvErr  error
+}
+
+// Units of the experiment's values.
+var (
+	unitReqs     = results.Unit{Name: "req/s", Better: 1}
+	unitEvents   = results.Unit{Name: "events/s", Better: 1}
+	unitOffered  = results.Unit{Name: "sent-req/s", Better: 0}
+	unitSuccess  = results.Unit{Name: "success-ratio", Better: 1}
+	unit503      = results.Unit{Name: "backpressure-ratio", Better: -1}
+	unitErrors   = results.Unit{Name: "errors", Better: -1}
+	unitP50      = results.Unit{Name: "p50-ns/req", Better: -1}
+	unitP90      = results.Unit{Name: "p90-ns/req", Better: -1}
+	unitP99      = results.Unit{Name: "p99-ns/req", Better: -1}
+	unitMax      = results.Unit{Name: "max-ns/req", Better: -1}
+	unitDrained  = results.Unit{Name: "drained-events/s", Better: 1}
+	unitLost     = results.Unit{Name: "lost-events", Better: -1}
+	unitUnacked  = results.Unit{Name: "unacked-stored-events", Better: 0}
+	allUnits     = []results.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked}
+	startTimeout = 10 * time.Second
+	stopTimeout  = 30 * time.Second
+)
+
+// Experiment returns the http experiment: max-throughput cells (HTTPMax)
+// then sweep cells (HTTPSweep), every mode next to the others.
+func (cfg Config) Experiment() *bench.Experiment {
+	c := &experiment{Config: cfg}
+	e := &bench.Experiment{
+		Name: "http",
+		Plan: fmt.Sprintf("The collector binary (CGO_ENABLED=0) on 127.0.0.1, a fresh database per cell, -sink webhook to a receiver in the harness, "+
+			"-upload-interval %s, -max-backlog %d, stopped with SIGTERM; vegeta as a library, request timeout %s. "+
+			"Max: %d connections in a closed loop, %v events per request. "+
+			"Sweep: single-event requests offered open loop at %v req/s, at most %d in flight, latency counted from each request's scheduled time. "+
+			"Each cell: %s ramp dropped, %s measured.",
+			uploadInterval, c.MaxBacklog, c.Timeout, c.Conns, c.Batches, c.Rates, c.MaxWorkers, c.Warm, c.Dur),
+		Units: allUnits,
+		Close: c.close,
+	}
+	for _, batch := range c.Batches {
+		for _, m := range c.Modes {
+			e.Cells = append(e.Cells, bench.Cell{
+				Name: "HTTPMax",
+				Config: []results.KV{
+					{Key: "mode", Value: string(m)},
+					{Key: "batch", Value: strconv.Itoa(batch)},
+					{Key: "conns", Value: strconv.Itoa(c.Conns)},
+				},
+				Cost: c.Warm + c.Dur + cellOverhead,
+				Run:  c.run(m, batch, 0),
+			})
+		}
+	}
+	for _, rate := range c.Rates {
+		for _, m := range c.Modes {
+			e.Cells = append(e.Cells, bench.Cell{
+				Name: "HTTPSweep",
+				Config: []results.KV{
+					{Key: "mode", Value: string(m)},
+					{Key: "batch", Value: "1"},
+					{Key: "rate", Value: strconv.Itoa(rate)},
+				},
+				Cost: c.Warm + c.Dur + cellOverhead,
+				Run:  c.run(m, 1, rate),
+			})
+		}
+	}
+	return e
+}
+
+// uploadInterval is the collectors' -upload-interval in this experiment.
+const uploadInterval = 50 * time.Millisecond
+
+// cellOverhead is a cell's expected cost beyond its attack: starting the
+// collector, its drain and exit, and the count.
+const cellOverhead = 600 * time.Millisecond
+
+func (c *experiment) close() error {
+	if c.recv != nil {
+		return c.recv.close()
+	}
+	return nil
+}
+
+// tally is what one cell's responses add up to.
+type tally struct {
+	sent, ok, backpressure, errors int // over the whole attack
+	acked                          int64
+	sentWin                        int // requests sent in the measured window
+	okWin                          int // 200s completed in the window (throughput)
+	dueWin, okDue, busyDue         int // requests due in the window: all sent, 200, 503
+	offeredWin                     int // open loop: rate x window; closed loop: dueWin
+	eventsWin                      int64
+	lat                            []int64 // latencies of the 200s due in the window, ns
+	firstErr                       string
+}
+
+// run returns a cell: closed loop when rate is 0, open loop at rate otherwise.
+func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context, bench.Rep) (bench.Sample, error) {
+	return func(ctx context.Context, rep bench.Rep) (bench.Sample, error) {
+		if c.Binary == "" {
+			return bench.Sample{}, errNoBinary
+		}
+		c.recvOnce.Do(func() { c.recv, c.recvErr = startReceiver() })
+		if c.recvErr != nil {
+			return bench.Sample{}, c.recvErr
+		}
+		dir, err := os.MkdirTemp(c.DBDir, "http-*")
+		if err != nil {
+			return bench.Sample{}, err
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "events.db")
+		c.recv.reset()
+		proc, err := startCollector(ctx, c.Binary, []string{
+			"-db", path,
+			"-addr", "127.0.0.1:0",
+			"-mode", string(mode),
+			"-sink", "webhook",
+			"-webhook-url", c.recv.url,
+			"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
+			"-collector-id", "bench",
+			"-log-format", "json",
+			// Steady state: the uploader drains all along, as it does on a box
+			// that has been up for a while (its interval is only the idle
+			// polling period). At the stop, what is left stays in the file.
+			"-upload-interval", uploadInterval.String(),
+			"-drain-timeout", "2s",
+		}, startTimeout)
+		if err != nil {
+			return bench.Sample{}, err
+		}
+		t, window := c.attack(proc.addr, batch, rate, rep.Seed)
+		drained := c.recv.events.Load()
+		if err := proc.stop(stopTimeout); err != nil {
+			return bench.Sample{}, err
+		}
+		stored, err := countEvents(ctx, path)
+		if err != nil {
+			return bench.Sample{}, err
+		}
+		s := bench.Sample{Iters: t.okWin}
+		lost := max(0, t.acked-stored)
+		unacked := max(0, stored-t.acked)
+		if lost > 0 {
+			s.Problems = append(s.Problems, fmt.Sprintf("%d events acknowledged with 200, %d rows in the database: %d lost", t.acked, stored, lost))
+		}
+		if unacked > 0 && t.errors == 0 {
+			// Stored without a 200 is possible only when a request failed
+			// on the client's side (a timeout) after its commit.
+			s.Problems = append(s.Problems, fmt.Sprintf("%d rows in the database, only %d events acknowledged, and no request failed", stored, t.acked))
+		}
+		if t.ok == 0 {
+			return bench.Sample{}, fmt.Errorf("no request succeeded (%d sent, %d errors): %s", t.sent, t.errors, t.firstErr)
+		}
+		secs := window.Seconds()
+		ratio := func(a, b int) float64 {
+			if b == 0 {
+				return 0
+			}
+			return round(float64(a)/float64(b), 4)
+		}
+		s.Values = []results.Value{
+			{Value: round(float64(t.okWin)/secs, 1), Unit: unitReqs.Name},
+			{Value: round(float64(t.eventsWin)/secs, 1), Unit: unitEvents.Name},
+			{Value: round(float64(t.sentWin)/secs, 1), Unit: unitOffered.Name},
+			{Value: ratio(t.okDue, t.offeredWin), Unit: unitSuccess.Name},
+			{Value: ratio(t.busyDue, t.offeredWin), Unit: unit503.Name},
+			{Value: float64(t.errors), Unit: unitErrors.Name},
+		}
+		// No 200 due in the window (far past saturation): no latency to
+		// report, rather than a zero that would read as instant.
+		if len(t.lat) > 0 {
+			s.Values = append(s.Values,
+				results.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
+				results.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
+				results.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
+				results.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
+		}
+		s.Values = append(s.Values,
+			results.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
+			results.Value{Value: float64(lost), Unit: unitLost.Name},
+			results.Value{Value: float64(unacked), Unit: unitUnacked.Name})
+		return s, nil
+	}
+}
+
+// attack runs vegeta against the collector at addr and tallies the
+// responses. Requests that start in the first Warm are not measured; all
+// count for the correctness check.
+func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, time.Duration) {
+	bodies := makeBodies(seed, batch, 64)
+	url := "http://" + addr + "/events"
+	hdr := http.Header{"Content-Type": []string{"application/json"}}
+	var next atomic.Uint64
+	targeter := func(tgt *vegeta.Target) error {
+		i := next.Add(1) - 1
+		tgt.Method, tgt.URL, tgt.Header = http.MethodPost, url, hdr
+		tgt.Body = bodies[i%uint64(len(bodies))]
+		return nil
+	}
+	// Our own transport, so that its idle connections can be closed after
+	// the attack: a connection the transport dialled but never used would
+	// otherwise hold the collector's graceful shutdown for 5 s (net/http
+	// counts a new connection as active until then).
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+	}
+	defer tr.CloseIdleConnections()
+	opts := []func(*vegeta.Attacker){
+		vegeta.Client(&http.Client{Transport: tr}),
+		vegeta.Timeout(c.Timeout),
+		vegeta.KeepAlive(true),
+		vegeta.Redirects(vegeta.NoFollow),
+	}
+	var pacer vegeta.Pacer
+	if rate == 0 { // closed loop: Conns workers, each waits for its answer
+		pacer = vegeta.ConstantPacer{}
+		opts = append(opts, vegeta.Workers(uint64(c.Conns)), vegeta.MaxWorkers(uint64(c.Conns)),
+			vegeta.Connections(c.Conns), vegeta.MaxConnections(c.Conns))
+	} else { // open loop: requests leave on schedule, whatever is in flight
+		pacer = vegeta.ConstantPacer{Freq: rate, Per: time.Second}
+		opts = append(opts, vegeta.Workers(uint64(min(rate, 64))), vegeta.MaxWorkers(uint64(c.MaxWorkers)),
+			vegeta.Connections(c.MaxWorkers))
+	}
+	atk := vegeta.NewAttacker(opts...)
+	total := c.Warm + c.Dur
+	var t tally
+	began := time.Now()
+	winStart := began.Add(c.Warm)
+	winEnd := began.Add(total)
+	var period time.Duration
+	if rate > 0 {
+		period = time.Second / time.Duration(rate)
+		t.offeredWin = int(int64(c.Dur) * int64(rate) / int64(time.Second))
+	}
+	for res := range atk.Attack(vegeta.Targeter(targeter), pacer, total, "bench") {
+		t.sent++
+		in := func(at time.Time) bool { return !at.Before(winStart) && at.Before(winEnd) }
+		// A request is due when it was sent (closed loop) or scheduled (open
+		// loop). Open loop, its latency counts from when it was due, so the
+		// time it waited for a free worker when the server fell behind is
+		// not hidden (coordinated omission).
+		due, lat := res.Timestamp, res.Latency
+		if period > 0 {
+			due = began.Add(time.Duration(res.Seq) * period)
+			lat = res.End().Sub(due)
+		}
+		if in(res.Timestamp) {
+			t.sentWin++
+		}
+		if in(due) {
+			t.dueWin++
+		}
+		switch res.Code {
+		case http.StatusOK:
+			var body struct{ Accepted int }
+			if err := json.Unmarshal(res.Body, &body); err != nil {
+				t.errors++
+				t.firstErr = "200 with an unreadable body: " + err.Error()
+				continue
+			}
+			t.ok++
+			t.acked += int64(body.Accepted)
+			if in(res.End()) {
+				t.okWin++
+				t.eventsWin += int64(body.Accepted)
+			}
+			if in(due) {
+				t.okDue++
+				t.lat = append(t.lat, int64(lat))
+			}
+		case http.StatusServiceUnavailable:
+			t.backpressure++
+			if in(due) {
+				t.busyDue++
+			}
+		default:
+			t.errors++
+			if t.firstErr == "" {
+				t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
+			}
+		}
+	}
+	if t.offeredWin == 0 { // closed loop: what was asked is what was sent
+		t.offeredWin = t.dueWin
+	}
+	slices.Sort(t.lat)
+	return t, c.Dur
+}
+
+// makeBodies returns n request bodies of batch events each, generated from
+// seed: a JSON object for one event, an array for more.
+func makeBodies(seed uint64, batch, n int) [][]byte {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	type ev struct {
+		DeviceID string          `json:"device_id"`
+		Kind     string          `json:"kind"`
+		Payload  json.RawMessage `json:"payload"`
+	}
+	kinds := []string{"telemetry", "telemetry", "telemetry", "heartbeat", "error"}
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		evs := make([]ev, batch)
+		for j := range evs {
+			evs[j] = ev{
+				DeviceID: fmt.Sprintf("sensor-%03d", rng.IntN(50)),
+				Kind:     kinds[rng.IntN(len(kinds))],
+				Payload:  json.RawMessage(fmt.Sprintf(`{"seq":%d,"temp_c":%.1f}`, i*batch+j, 15+float64(rng.IntN(200))/10)),
+			}
+		}
+		var v any = evs
+		if batch == 1 {
+			v = evs[0]
+		}
+		bodies[i], _ = json.Marshal(v)
+	}
+	return bodies
+}
+
+// countEvents counts every row of the stopped collector's database.
+func countEvents(ctx context.Context, path string) (int64, error) {
+	db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{
+		BusyTimeout: time.Second, ReadOnly: true,
+	}))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int64
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// receiver is the upstream the collectors ship to: it takes every batch
+// and counts its events.
+type receiver struct {
+	srv    *http.Server
+	url    string
+	events atomic.Int64
+	done   chan struct{}
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("receiver: %w", err)
+	}
+	r := &receiver{url: "http://" + ln.Addr().String() + "/ingest", done: make(chan struct{})}
+	r.srv = &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			var batch []struct {
+				ID int64 `json:"id"`
+			}
+			if err := json.NewDecoder(req.Body).Decode(&batch); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.events.Add(int64(len(batch)))
+			w.WriteHeader(http.StatusNoContent)
+		}),
+	}
+	go func() { // owned: ends on close
+		defer close(r.done)
+		r.srv.Serve(ln)
+	}()
+	return r, nil
+}
+
+func (r *receiver) reset() { r.events.Store(0) }
+
+func (r *receiver) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.srv.Shutdown(ctx)
+	<-r.done
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func round(x float64, places int) float64 {
+	p := 1.0
+	for range places {
+		p *= 10
+	}
+	return float64(int64(x*p+0.5)) / p
+}

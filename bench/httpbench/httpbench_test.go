@@ -1,0 +1,94 @@
+package httpbench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"edgecollector/bench"
+	"edgecollector/bench/results"
+	"edgecollector/collector/store"
+)
+
+func TestLogWriterFindsAddress(t *testing.T) {
+	w := &logWriter{ready: make(chan string, 1)}
+	// Lines arrive in pieces; the address is taken from the started line only.
+	w.Write([]byte(`{"msg":"opening","addr":"nope"}` + "\n" + `{"msg":"collector sta`))
+	w.Write([]byte(`rted","addr":"127.0.0.1:4242"}` + "\n"))
+	select {
+	case got := <-w.ready:
+		if got != "127.0.0.1:4242" {
+			t.Errorf("address %q, want 127.0.0.1:4242", got)
+		}
+	default:
+		t.Fatal("no address reported")
+	}
+	if tail := w.tail(); tail == "" {
+		t.Error("no log tail kept")
+	}
+}
+
+func TestMakeBodies(t *testing.T) {
+	single := makeBodies(1, 1, 3)
+	var ev map[string]any
+	if err := json.Unmarshal(single[0], &ev); err != nil || ev["device_id"] == nil || ev["kind"] == nil {
+		t.Errorf("single-event body %s: %v", single[0], err)
+	}
+	batch := makeBodies(1, 100, 2)
+	var evs []map[string]any
+	if err := json.Unmarshal(batch[1], &evs); err != nil || len(evs) != 100 {
+		t.Errorf("batch body: %d events, %v", len(evs), err)
+	}
+	if string(makeBodies(1, 1, 3)[2]) != string(single[2]) {
+		t.Error("bodies are not determined by the seed")
+	}
+}
+
+// TestCells runs real cells against the real collector binary: a closed
+// loop and an open-loop step, for two modes, each checked against its
+// database. It builds the collector, so it is skipped with -short.
+func TestCells(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the collector binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "collector")
+	build := exec.Command("go", "build", "-o", bin, "edgecollector/collector/cmd/collector")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build collector: %v\n%s", err, out)
+	}
+	e := Config{
+		Binary: bin, DBDir: dir, Modes: []store.Mode{store.Serialized, store.Group},
+		Conns: 4, Batches: []int{10}, Rates: []int{200}, MaxWorkers: 32,
+		Warm: 50 * time.Millisecond, Dur: 250 * time.Millisecond, Timeout: 5 * time.Second, MaxBacklog: 50000,
+	}.Experiment()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if got, want := len(e.Cells), 4; got != want {
+		t.Fatalf("%d cells, want %d", got, want)
+	}
+	for i, c := range e.Cells {
+		s, err := c.Run(context.Background(), bench.Rep{Index: 1, Seed: uint64(i)})
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.Name, c.Label(), err)
+		}
+		if len(s.Problems) > 0 {
+			t.Errorf("%s %s: %v", c.Name, c.Label(), s.Problems)
+		}
+		p := results.Point{Values: s.Values}
+		if v, _ := p.Value("req/s"); v <= 0 {
+			t.Errorf("%s %s: req/s = %v", c.Name, c.Label(), v)
+		}
+		if v, ok := p.Value("lost-events"); !ok || v != 0 {
+			t.Errorf("%s %s: lost-events = %v (%v)", c.Name, c.Label(), v, ok)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package httpbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// collector is one collector process started by the harness.
+type collector struct {
+	cmd   *exec.Cmd
+	log   *logWriter
+	addr  string
+	waitc chan error
+}
+
+// startCollector runs bin with args (which must include -addr
+// 127.0.0.1:0 and -log-format json) and waits until it logs that it is
+// serving, which it does only after binding its port, so the port in that
+// line is ready.
+func startCollector(ctx context.Context, bin string, args []string, timeout time.Duration) (*collector, error) {
+	lw := &logWriter{ready: make(chan string, 1)}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = nil // the webhook sink writes nothing on stdout
+	cmd.Stderr = lw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start collector: %w", err)
+	}
+	c := &collector{cmd: cmd, log: lw, waitc: make(chan error, 1)}
+	go func() { c.waitc <- cmd.Wait() }() // owned: ends when the process does; stop reaps it
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case c.addr = <-lw.ready:
+		return c, nil
+	case err := <-c.waitc:
+		return nil, fmt.Errorf("collector exited before serving (%v): %s", err, lw.tail())
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	cmd.Process.Kill()
+	<-c.waitc
+	return nil, fmt.Errorf("collector not serving after %s: %s", timeout, lw.tail())
+}
+
+// stop sends SIGTERM (a clean drain) and waits for the exit, up to timeout;
+// then it kills. Anything but a clean exit 0 is an error.
+func (c *collector) stop(timeout time.Duration) error {
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("signal collector: %w", err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-c.waitc:
+		if err != nil {
+			return fmt.Errorf("collector exit after SIGTERM: %v: %s", err, c.log.tail())
+		}
+		return nil
+	case <-t.C:
+		c.cmd.Process.Kill()
+		<-c.waitc
+		return fmt.Errorf("collector still running %s after SIGTERM; killed: %s", timeout, c.log.tail())
+	}
+}
+
+// logWriter takes the collector's JSON log lines: it reports the address
+// from the "collector started" line, and keeps the last lines for errors.
+type logWriter struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines []string
+	ready chan string
+	sent  bool
+}
+
+const keepLines = 8
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		w.lines = append(w.lines, line)
+		if len(w.lines) > keepLines {
+			w.lines = w.lines[1:]
+		}
+		if !w.sent {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "collector started" && rec.Addr != "" {
+				w.sent = true
+				w.ready <- rec.Addr
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.lines) == 0 {
+		return "(no log output)"
+	}
+	return strings.Join(w.lines, " | ")
+}
+
+var errNoBinary = errors.New("no collector binary")
