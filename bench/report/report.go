@@ -1,0 +1,151 @@
+// Package report regenerates reports/ from the raw results under results/:
+// a README with what was measured, how, on what machine, the tables (median,
+// 95% confidence interval, ratio to serialized with its p-value) and the
+// plots, the original's published table as a labelled reference, and the
+// finding in plain sentences.
+//
+// The output is a function of the results files alone: no clock, no
+// environment, files and maps visited in sorted order, plots rendered with
+// the fonts compiled into gonum/plot. Running it twice leaves no diff.
+package report
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"edgecollector/bench/results"
+)
+
+// Generate reads every run under resultsDir and writes the report to outDir,
+// replacing what a previous Generate wrote there.
+func Generate(resultsDir, outDir string) error {
+	if err := checkOwned(outDir); err != nil {
+		return err // before the slow part
+	}
+	dirs, err := results.ListRuns(resultsDir)
+	if err != nil {
+		return err
+	}
+	var runs []*results.Run
+	for _, d := range dirs {
+		r, err := results.ReadRun(d)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, r)
+	}
+	sel := selectRuns(runs)
+	files := make(map[string][]byte) // path relative to outDir -> content
+	var sections []*section
+	for _, r := range sel {
+		s := newSection(r, resultsDir)
+		if err := s.plots(files); err != nil {
+			return fmt.Errorf("plots for %s: %w", r.Dir, err)
+		}
+		sections = append(sections, s)
+	}
+	files["README.md"] = readme(sections, len(runs))
+	return replaceDir(outDir, files)
+}
+
+// selectRuns picks one run per machine: its newest complete full run, or
+// failing that its newest run of any kind (a QUICK smoke run, say), which
+// the report labels as such. Machines come in sorted order.
+func selectRuns(runs []*results.Run) []*results.Run {
+	byMachine := make(map[string][]*results.Run)
+	var machines []string
+	for _, r := range runs {
+		id := r.Meta.MachineID
+		if _, ok := byMachine[id]; !ok {
+			machines = append(machines, id)
+		}
+		byMachine[id] = append(byMachine[id], r)
+	}
+	slices.Sort(machines)
+	var sel []*results.Run
+	for _, m := range machines {
+		rs := byMachine[m]
+		slices.SortFunc(rs, func(a, b *results.Run) int { return strings.Compare(a.Dir, b.Dir) })
+		pick := rs[len(rs)-1]
+		for i := len(rs) - 1; i >= 0; i-- {
+			if rs[i].Meta.Run.Profile == "full" && rs[i].Meta.Run.Complete {
+				pick = rs[i]
+				break
+			}
+		}
+		sel = append(sel, pick)
+	}
+	return sel
+}
+
+// owned reports whether replaceDir may delete a file: what Generate writes.
+func owned(name string) bool {
+	switch filepath.Ext(name) {
+	case ".md", ".png", ".svg":
+		return true
+	}
+	return name == ".gitkeep"
+}
+
+// replaceDir makes dir hold exactly files. It writes a sibling directory
+// and swaps it in, so a failed Generate leaves the old report whole. It
+// refuses to remove a directory holding anything Generate does not write.
+func replaceDir(dir string, files map[string][]byte) error {
+	if err := checkOwned(dir); err != nil {
+		return err
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".new*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := filepath.Join(tmp, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.Rename(old, dir)
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+func checkOwned(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || owned(d.Name()) {
+			return nil
+		}
+		return fmt.Errorf("report: %s holds %s, which the report generator did not write; refusing to replace the directory", dir, p)
+	})
+}
