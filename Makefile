@@ -46,3 +46,25 @@ mcp-e2e: ## collector mcp against the MCP Inspector's CLI (needs npm)
 
 clean: ## remove build output
 	rm -rf bin dist
+
+# --- research harness (bench/): reproduce, report, gate -------------------
+# make reproduce            full run of every experiment, then the report (~20 min on 2 cores)
+# make reproduce QUICK=1    the same pipeline as a smoke run, a few minutes
+# BENCH_FLAGS passes flags to `bench run`/`bench gate`, e.g. BENCH_FLAGS=-allow-busy
+BENCH_BIN   := bin/bench
+QUICK       ?=
+BENCH_FLAGS ?=
+
+.PHONY: bench-bin
+bench-bin:
+	$(GO) build -o $(BENCH_BIN) ./bench/cmd/bench
+
+reproduce: build bench-bin ## measure every experiment into results/ and regenerate reports/ (QUICK=1: smoke run)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) $(BENCH_FLAGS)
+	./$(BENCH_BIN) report
+
+report: bench-bin ## regenerate reports/ from the raw results under results/ (deterministic)
+	./$(BENCH_BIN) report
+
+gate: bench-bin ## quick interleaved run; fails when a mode ratio's 95% CI lies past bench/gates.txt
+	./$(BENCH_BIN) gate $(BENCH_FLAGS)

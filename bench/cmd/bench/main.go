@@ -1,0 +1,37 @@
+// Command bench is the research harness: it runs the experiments that
+// measure the collector's write modes, writes raw results, regenerates the
+// report from committed results, and gates CI on the ratios between modes.
+//
+//	bench run [flags] [throughput|http|contention|disjoint ...]
+//	bench report [-results dir] [-out dir]
+//	bench gate [-thresholds file] [flags]
+//
+// `bench help` explains each.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"edgecollector/bench"
+	"edgecollector/bench/results"
+)
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: bench run [flags] [experiment ...]
+
+Runs the experiments (default: all of %s) with the modes interleaved, a
+dropped warm-up repetition, and a correctness check in every cell, and writes
+results/<machine>/<timestamp>/: one Go benchmark format file per experiment
+(benchstat reads them) and machine.json.
+
+Flags:
+`, strings.Join(experimentNames, ", "))
+		fs.PrintDefaults()
+	}
+	var (
+		sf      sessionFlags
+		quick   bool
+		reps    int
+		warmup  int
+		seed    uint64
+		root    string
+		machine string
+	)
+	sf.register(fs)
+	fs.BoolVar(&quick, "quick", false, "smoke run: fewer cells, shorter, 6 counted repetitions (a few minutes)")
+	fs.IntVar(&reps, "reps", 0, "counted repetitions per cell (default: the profile's, 10 full, 6 quick)")
+	fs.IntVar(&warmup, "warmup", -1, "leading repetitions run and dropped (default 1)")
+	fs.Uint64Var(&seed, "seed", 1, "seed of the generated events and row choices")
+	fs.StringVar(&root, "results", "results", "results `directory`")
+	fs.StringVar(&machine, "machine", "", "machine id for the results path (default: derived from CPU model and /etc/machine-id)")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err}
+	}
+	exps := fs.Args()
+	if len(exps) == 0 {
+		exps = experimentNames
+	}
+	for _, e := range exps {
+		if !slices.Contains(experimentNames, e) {
+			return usageError{fmt.Errorf("unknown experiment %q (want %s)", e, strings.Join(experimentNames, ", "))}
+		}
+	}
+	p := profiles()["full"]
+	if quick {
+		p = profiles()["quick"]
+	}
+	if reps != 0 {
+		p.reps = reps
+	}
+	if warmup >= 0 {
+		p.warmup = warmup
+	}
+	if p.reps < 1 {
+		return usageError{fmt.Errorf("-reps must be at least 1")}
+	}
+
+	s, err := openSession(ctx, sf, p.name, slices.Contains(exps, "http"), stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if machine != "" {
+		s.meta.MachineID = machine
+	}
+	plan := buildExperiments(p, exps, s)
+
+	started := time.Now()
+	dir := filepath.Join(root, s.meta.MachineID, started.UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	runs, cost := bench.Plan(plan, p.reps, p.warmup)
+	fmt.Fprintf(stderr, "bench: %s run: %s; %d cell runs (%d counted repetitions + %d warm-up), planned %s; seed %d\n",
+		p.name, strings.Join(exps, ", "), runs, p.reps, p.warmup, cost.Round(time.Second), seed)
+	fmt.Fprintf(stderr, "bench: writing %s\n", dir)
+	r := &bench.Runner{
+		Dir:      dir,
+		Meta:     s.meta,
+		Header:   header(s.meta, seed),
+		Reps:     p.reps,
+		Warmup:   p.warmup,
+		Seed:     seed,
+		Progress: bench.NewProgress(stderr, runs, cost),
+	}
+	err = r.Run(ctx, plan)
+	r.Progress.Finish()
+	s.finish()
+	if werr := results.WriteMeta(dir, s.meta); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("run %s: %w", dir, err)
+	}
+	fmt.Fprintf(stdout, "%s\n", dir)
+	fmt.Fprintf(stderr, "bench: done in %s; `make report` regenerates reports/ from results/\n", time.Since(started).Round(time.Second))
+	return nil
+}
+
+// buildExperiments instantiates the named experiments of profile p.
+func buildExperiments(p profile, names []string, s *session) []*bench.Experiment {
+	var exps []*bench.Experiment
+	for _, name := range experimentNames { // always in the canonical order
+		if !slices.Contains(names, name) {
+			continue
+		}
+		switch name {
+		case "throughput":
+			t := p.throughput
+			t.DBDir = s.scratch
+			exps = append(exps, t.Experiment())
+		case "http":
+			h := p.http
+			h.DBDir, h.Binary = s.scratch, s.collectorBinary()
+			exps = append(exps, h.Experiment())
+		case "contention":
+			c := p.contention
+			c.DBDir = s.scratch
+			exps = append(exps, c.Experiment())
+		case "disjoint":
+			d := p.disjoint
+			d.DBDir = s.scratch
+			exps = append(exps, d.Experiment())
+		}
+	}
+	return exps
+}
+
+// header is the file-wide configuration of every results file: what
+// benchstat prints above its tables.
+func header(m *results.Meta, seed uint64) []results.KV {
+	return []results.KV{
+		{Key: "goos", Value: runtime.GOOS},
+		{Key: "goarch", Value: runtime.GOARCH},
+		{Key: "cpu", Value: m.Machine.CPU},
+		{Key: "machine", Value: m.MachineID},
+		{Key: "commit", Value: m.Software.GitRevision},
+		{Key: "profile", Value: m.Run.Profile},
+		{Key: "seed", Value: strconv.FormatUint(seed, 10)},
+	}
+}
