@@ -29,6 +29,9 @@ func startCollector(ctx context.Context, bin string, args []string, timeout time
 	lw := &logWriter{ready: make(chan string, 1)}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = nil // the webhook sink writes nothing on stdout
+	// Its own process group: a Ctrl-C at the terminal reaches the harness,
+	// which stops the collector itself, and not the collector directly.
+	cmd.SysProcAttr = ownGroup()
 	cmd.Stderr = lw
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start collector: %w", err)

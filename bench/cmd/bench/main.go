@@ -19,8 +19,15 @@ import (
 	"syscall"
 )
 
+// main maps run's error to an exit status. The first interrupt stops a run
+// after the cell under way (what was measured stays written); a second one
+// kills the harness at once.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { // owned: ends when ctx does, at the first signal or when run returns
+		<-ctx.Done()
+		stop() // the default action again: a second signal ends the process
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
