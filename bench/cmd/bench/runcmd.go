@@ -40,6 +40,7 @@ Flags:
 		seed    uint64
 		root    string
 		machine string
+		dryRun  bool
 	)
 	sf.register(fs)
 	fs.BoolVar(&quick, "quick", false, "smoke run: fewer cells, shorter, 6 counted repetitions (a few minutes)")
@@ -47,6 +48,7 @@ Flags:
 	fs.IntVar(&warmup, "warmup", -1, "leading repetitions run and dropped (default 1)")
 	fs.Uint64Var(&seed, "seed", 1, "seed of the generated events and row choices")
 	fs.StringVar(&root, "results", "results", "results `directory`")
+	fs.BoolVar(&dryRun, "n", false, "print the cell plan and its planned duration, and measure nothing")
 	fs.StringVar(&machine, "machine", "", "machine id for the results path (default: derived from CPU model and /etc/machine-id)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -77,6 +79,17 @@ Flags:
 		return usageError{fmt.Errorf("-reps must be at least 1")}
 	}
 
+	if dryRun {
+		plan := buildExperiments(p, exps, &session{meta: &results.Meta{}})
+		runs, cost := bench.Plan(plan, p.reps, p.warmup)
+		for _, e := range plan {
+			n, c := bench.Plan([]*bench.Experiment{e}, p.reps, p.warmup)
+			fmt.Fprintf(stdout, "%-11s %3d cells x %d repetitions (+%d warm-up) = %4d cell runs, planned %s\n",
+				e.Name, len(e.Cells), p.reps, p.warmup, n, c.Round(time.Second))
+		}
+		fmt.Fprintf(stdout, "%-11s %42d cell runs, planned %s (plus ~10 s of setup: machine capture, fsync ceiling, builds)\n", "total", runs, cost.Round(time.Second))
+		return nil
+	}
 	s, err := openSession(ctx, sf, p.name, slices.Contains(exps, "http"), stderr)
 	if err != nil {
 		return err
