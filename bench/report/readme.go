@@ -106,12 +106,12 @@ func readme(sections []*section, nRuns int) []byte {
 
 	p("## Reproduce\n\n")
 	p("```sh\n")
-	p("make reproduce          # full run + report: every experiment, 10 counted repetitions (about 20 minutes on 2 cores)\n")
+	p("make reproduce          # full run + report: every experiment, 10 counted repetitions (about 16 minutes on an idle 2-core machine)\n")
 	p("make reproduce QUICK=1  # smoke run of the same pipeline, a few minutes\n")
 	p("make report             # regenerate reports/ from results/ only\n")
 	p("make gate               # quick interleaved run; checks the mode ratios against bench/gates.txt\n")
 	p("```\n\n")
-	p("A run writes `results/<machine>/<timestamp>/`: one Go benchmark format file per experiment and `machine.json`. benchstat reads the files directly, for example `go run golang.org/x/perf/cmd/benchstat -col mode -row producers results/<machine>/<timestamp>/throughput.txt`. The report shows, for each machine, its newest complete full run (or, lacking one, its newest run).\n")
+	p("A run writes `results/<machine>/<timestamp>/`: one Go benchmark format file per experiment and `machine.json`. benchstat reads the files directly, for example `go run golang.org/x/perf/cmd/benchstat@latest -col mode -row producers results/<machine>/<timestamp>/throughput.txt`. The report shows, for each machine, its newest complete full run (or, lacking one, its newest run).\n")
 	return []byte(b.String())
 }
 
