@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/collector
 
-.PHONY: help build run test check bench scenarios dist mcp-e2e reproduce report gate clean
+.PHONY: help build run test check bench scenarios dist fuzz mcp-e2e reproduce report gate clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ dist: ## static release binaries for $(PLATFORMS), version-stamped, with SHA256S
 	    -o dist/collector-$(VERSION)-$$os-$$arch ./collector/cmd/collector; \
 	done
 	cd dist && sha256sum collector-* > SHA256SUMS && cat SHA256SUMS
+
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds come from testdata/events
+	set -e; for t in FuzzDecodeEvents FuzzPostEvents; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./collector/server/; \
+	done
 
 mcp-e2e: ## collector mcp against the MCP Inspector's CLI (needs npm)
 	bash scripts/mcp-e2e.sh

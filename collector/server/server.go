@@ -3,7 +3,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,13 +26,18 @@ import (
 	"edgecollector/collector/uploader"
 )
 
-// Server timeouts: a slow client cannot hold a connection for long.
-const (
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 30 * time.Second
-	WriteTimeout      = 30 * time.Second
-	IdleTimeout       = 2 * time.Minute
-)
+// Timeouts bound how long a client may hold a connection, so a slow or
+// stalled client (slow loris) cannot pin the server. Zero fields take the
+// defaults.
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// DefaultTimeouts are the server's timeouts unless configured.
+var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
+
+// DefaultMaxInFlight bounds concurrent POST /events requests.
+const DefaultMaxInFlight = 1024
 
 // Config configures a Server.
 type Config struct {
@@ -37,7 +47,16 @@ type Config struct {
 	MaxBacklog int64
 	// RetryAfter is what 503 answers tell producers to wait.
 	RetryAfter time.Duration
-	Logger     *slog.Logger
+	// MaxInFlight bounds POST /events requests being served at once; past
+	// it, producers get 503 at once instead of piling up.
+	MaxInFlight int
+	Timeouts    Timeouts
+	// AuthToken, when set, is required as "Authorization: Bearer <token>"
+	// on /events, /stats and /metrics. /healthz stays open.
+	AuthToken string
+	// TLS, when set, serves HTTPS with it.
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // Server serves the collector's HTTP API.
@@ -47,11 +66,12 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 
-	handler http.Handler
-	srv     *http.Server
-	ln      net.Listener
-	errc    chan error
-	wg      sync.WaitGroup
+	handler  http.Handler
+	srv      *http.Server
+	inFlight chan struct{} // a slot per POST /events being served
+	ln       net.Listener
+	errc     chan error
+	wg       sync.WaitGroup
 }
 
 // New returns a server for st and up; Open starts listening.
@@ -63,23 +83,33 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: st, up: up, cfg: cfg, log: cfg.Logger, errc: make(chan error, 1)}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	t := &cfg.Timeouts
+	t.ReadHeader = cmp.Or(t.ReadHeader, DefaultTimeouts.ReadHeader)
+	t.Read = cmp.Or(t.Read, DefaultTimeouts.Read)
+	t.Write = cmp.Or(t.Write, DefaultTimeouts.Write)
+	t.Idle = cmp.Or(t.Idle, DefaultTimeouts.Idle)
+	s := &Server{store: st, up: up, cfg: cfg, log: cfg.Logger, errc: make(chan error, 1),
+		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	m := newMetrics(st, up)
 	mux := http.NewServeMux()
-	mux.Handle("/events", m.instrument("/events", http.HandlerFunc(s.handleEvents)))
+	mux.Handle("/events", m.instrument("/events", s.auth(http.HandlerFunc(s.handleEvents))))
 	mux.Handle("/healthz", m.instrument("/healthz", getOnly(s.handleHealthz)))
-	mux.Handle("/stats", m.instrument("/stats", getOnly(s.handleStats)))
-	mux.Handle("/metrics", m.instrument("/metrics", m.handler()))
+	mux.Handle("/stats", m.instrument("/stats", s.auth(getOnly(s.handleStats))))
+	mux.Handle("/metrics", m.instrument("/metrics", s.auth(m.handler())))
 	mux.Handle("/", m.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, fmt.Errorf("%w: no route %s", errNotFound, r.URL.Path), cfg.RetryAfter)
 	})))
 	s.handler = mux
 	s.srv = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		TLSConfig:         cfg.TLS,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s
@@ -94,6 +124,9 @@ func (s *Server) Open(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.ln = ln
 	s.wg.Add(1)
@@ -136,6 +169,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			writeError(w, s.log, fmt.Errorf("%w: Content-Type %q (want application/json)", errMediaType, ct), s.cfg.RetryAfter)
 			return
 		}
+	}
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		writeError(w, s.log, fmt.Errorf("%w: %d requests in flight", errOverloaded, s.cfg.MaxInFlight), s.cfg.RetryAfter)
+		return
 	}
 	// Refuse before reading the body: a full buffer must cost producers little.
 	if max := s.cfg.MaxBacklog; max > 0 && s.store.Backlog() >= max {
@@ -197,6 +237,26 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, statsResponse{Store: s.store.Stats(), Uploader: s.up.Stats()})
 }
 
+// auth requires the bearer token when one is configured. Tokens are
+// compared by their SHA-256 in constant time, so neither content nor length
+// leaks through timing.
+func (s *Server) auth(h http.Handler) http.Handler {
+	if s.cfg.AuthToken == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(s.cfg.AuthToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(token))
+		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="collector"`)
+			writeError(w, nil, fmt.Errorf("%w: send Authorization: Bearer <token>", errUnauthorized), 0)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func getOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -219,6 +279,10 @@ var (
 	errMethod    = errors.New("method not allowed")
 	errMediaType = errors.New("unsupported media type")
 	errNotFound  = errors.New("not found")
+	// errUnauthorized: a missing or wrong bearer token.
+	errUnauthorized = errors.New("unauthorized")
+	// errOverloaded: too many requests in flight.
+	errOverloaded = errors.New("overloaded")
 )
 
 // errorStatus maps an error to its HTTP status: the one place that does.
@@ -230,6 +294,10 @@ func errorStatus(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errOverloaded):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrTooLarge), errors.Is(err, collector.ErrCommitTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, collector.ErrInvalid):

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"edgecollector/collector/server"
@@ -57,6 +59,11 @@ Flags:
 	var maxBody int64
 	fs.Int64Var(&maxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	fs.IntVar(&c.server.MaxEventsPerRequest, "max-events-per-request", server.DefaultMaxEventsPerRequest, "most events in one request")
+	fs.IntVar(&c.server.MaxInFlight, "max-inflight", server.DefaultMaxInFlight, "most POST /events requests served at once; past it, 503")
+	var tokenFile, tlsCert, tlsKey string
+	fs.StringVar(&tokenFile, "auth-token-file", "", "require \"Authorization: Bearer <token>\" on /events, /stats and /metrics, the token read from this `file`")
+	fs.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM; with -tls-key)")
+	fs.StringVar(&tlsKey, "tls-key", "", "the private key `file` for -tls-cert (PEM)")
 	fs.DurationVar(&c.uploader.Interval, "upload-interval", uploader.DefaultInterval, "uploader polling `period` while the backlog is under a batch")
 	fs.IntVar(&c.uploader.Batch, "upload-batch", uploader.DefaultBatch, "most events per upload cycle")
 	fs.DurationVar(&c.uploader.MaxBackoff, "upload-max-backoff", uploader.DefaultMaxBackoff, "longest wait between failing upload cycles")
@@ -112,6 +119,10 @@ Flags:
 		return bad("max-body-bytes", "must be at least 64")
 	case c.server.MaxEventsPerRequest < 1:
 		return bad("max-events-per-request", "must be at least 1")
+	case c.server.MaxInFlight < 1:
+		return bad("max-inflight", "must be at least 1")
+	case (tlsCert == "") != (tlsKey == ""):
+		return bad("tls-cert", "-tls-cert and -tls-key go together")
 	case c.uploader.Interval <= 0:
 		return bad("upload-interval", "must be positive, not %s", c.uploader.Interval)
 	case c.uploader.Batch < 1:
@@ -143,6 +154,22 @@ Flags:
 		}
 	default:
 		return bad("sink", "want log or webhook, not %q", c.sink)
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return bad("auth-token-file", "%v", err)
+		}
+		if c.server.AuthToken = strings.TrimSpace(string(b)); c.server.AuthToken == "" {
+			return bad("auth-token-file", "%s is empty", tokenFile)
+		}
+	}
+	if tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			return bad("tls-cert", "%v", err)
+		}
+		c.server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if c.uploader.Retention == 0 {
 		c.uploader.Retention = -1 // uploader: negative means keep forever

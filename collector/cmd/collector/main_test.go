@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,6 +39,11 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-collector-id", ""}, "-collector-id"},
 		{[]string{"-log-format", "xml"}, "-log-format"},
 		{[]string{"-max-payload-bytes", "0"}, "-max-payload-bytes"},
+		{[]string{"-max-inflight", "0"}, "-max-inflight"},
+		{[]string{"-auth-token-file", "/nonexistent/token"}, "-auth-token-file"},
+		{[]string{"-auth-token-file", os.DevNull}, "-auth-token-file"}, // empty
+		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert"},                // without -tls-key
+		{[]string{"-tls-cert", "/nonexistent/c", "-tls-key", "/nonexistent/k"}, "-tls-cert"},
 		{[]string{"-nope"}, "-nope"},
 		{[]string{"extra"}, "extra"},
 	} {
