@@ -42,7 +42,7 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-max-inflight", "0"}, "-max-inflight"},
 		{[]string{"-auth-token-file", "/nonexistent/token"}, "-auth-token-file"},
 		{[]string{"-auth-token-file", os.DevNull}, "-auth-token-file"}, // empty
-		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert"},                // without -tls-key
+		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert"},               // without -tls-key
 		{[]string{"-tls-cert", "/nonexistent/c", "-tls-key", "/nonexistent/k"}, "-tls-cert"},
 		{[]string{"-nope"}, "-nope"},
 		{[]string{"extra"}, "extra"},
