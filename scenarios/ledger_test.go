@@ -177,6 +177,8 @@ func cmdLedger(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		taken := make(map[int64]int)
 		deliveries := 0
+		r.mu.Lock() // no batch half-appended while we read
+		defer r.mu.Unlock()
 		err := readJSONLines(r.file, func(line []byte) error {
 			var e collector.Shipped
 			if err := json.Unmarshal(line, &e); err != nil {

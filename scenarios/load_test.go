@@ -2,10 +2,12 @@ package scenarios
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ type load struct {
 	wg      sync.WaitGroup
 
 	issued, acked, failed atomic.Int64
+	sent                  atomic.Int64 // requests written whole to a connection
 	ackedEvents           atomic.Int64
 
 	mu       sync.Mutex
@@ -79,7 +82,19 @@ func (l *load) post(st *state, worker int, req int64) error {
 	}
 	b.WriteByte(']')
 	body := b.Bytes()
-	resp, err := st.client.Post(st.url("/events"), "application/json", bytes.NewReader(body))
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				l.sent.Add(1)
+			}
+		},
+	})
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, st.url("/events"), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := st.client.Do(hreq)
 	if err != nil {
 		return fmt.Errorf("no answer (%s)", errKind(err))
 	}
@@ -125,10 +140,10 @@ func (l *load) report(ts *testscript.TestScript) {
 	}
 }
 
-// load start NAME [-c C] [-events E] [-n N] | acked NAME N | wait NAME | stop NAME
+// load start NAME [-c C] [-events E] [-n N] | sent NAME N | acked NAME N | wait NAME | stop NAME
 func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "load")
-	const usage = "load start NAME [-c C] [-events E] [-n N] | load acked NAME N | load wait NAME | load stop NAME"
+	const usage = "load start NAME [-c C] [-events E] [-n N] | load sent|acked NAME N | load wait|stop NAME"
 	if len(args) < 2 {
 		ts.Fatalf("usage: %s", usage)
 	}
@@ -157,14 +172,18 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("load: no load called %q (load start %s)", name, name)
 	}
 	switch verb {
-	case "acked":
+	case "sent", "acked":
 		if len(args) != 3 {
-			ts.Fatalf("usage: load acked NAME N")
+			ts.Fatalf("usage: load %s NAME N", verb)
 		}
 		n, err := strconv.ParseInt(args[2], 10, 64)
 		ts.Check(err)
-		if !waitFor(defaultWait, func() bool { return l.acked.Load() >= n }) {
-			ts.Fatalf("load %s: %d requests acknowledged in %s, want at least %d", name, l.acked.Load(), defaultWait, n)
+		count, what := &l.acked, "acknowledged"
+		if verb == "sent" {
+			count, what = &l.sent, "sent"
+		}
+		if !waitFor(defaultWait, func() bool { return count.Load() >= n }) {
+			ts.Fatalf("load %s: %d requests %s in %s, want at least %d", name, count.Load(), what, defaultWait, n)
 		}
 	case "wait":
 		if l.limit == 0 {

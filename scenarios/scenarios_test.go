@@ -1,10 +1,14 @@
 package scenarios
 
 // The runner. Every script runs once per write mode, as its own subtest
-// (TestScenarios/<mode>/<script>), with $MODE set to that mode: the scripts
-// pass `-mode $MODE` to the collector, so one script covers serialized,
-// concurrent and group alike. A script that had no business in some mode
-// would say so with the [mode:NAME] condition; none needs to today.
+// (TestScenarios/<mode>/<script>, so -run 'TestScenarios/group/crash'
+// picks some), with $MODE set to that mode: the scripts pass -mode $MODE to
+// the collector, so one script covers serialized, concurrent and group
+// alike. All of them run in all three modes: every scenario writes.
+//
+// Every collector in the scripts runs with -max-commit-bytes 4096, the
+// original engine's hard cap, so that the commit-size path stays real
+// everywhere (DESIGN.md, Commit-size cap), not only in chunking-4k.
 //
 // Environment every script gets:
 //
@@ -18,7 +22,8 @@ package scenarios
 //
 //	collector ARGS...            the real collector binary (built by TestMain
 //	                             from ./collector/cmd/collector, CGO_ENABLED=0,
-//	                             as `make build` does; the registered command
+//	                             as `make build` does, or with -race when the
+//	                             tests run with -race; the registered command
 //	                             execs it, so the pid, signals and exit status
 //	                             are the binary's own)
 //	holdlock DB DURATION READY   another process takes the SQLite write lock
@@ -82,6 +87,8 @@ package scenarios
 //	                             200 goes into the ledger. Payloads carry
 //	                             {"load","req","i","n"} so a half-written
 //	                             request shows in SQL
+//	load sent NAME N             wait until at least N of its requests were
+//	                             written whole to their connections
 //	load acked NAME N            wait until at least N of its requests got 200
 //	load wait NAME               wait until all N requests are answered
 //	load stop NAME               stop issuing, wait for those in flight
@@ -132,6 +139,16 @@ type buildFirst struct{ m *testing.M }
 // collectorBin is the built binary, set by buildFirst.Run.
 var collectorBin string
 
+// raceBuild is set when the tests run under -race (race_test.go): the
+// collector is then built with -race as well, and its race reports go to
+// files in raceDir (GORACE log_path), which fail the run when any appears.
+// A script cannot see them itself: a background process's exit status is
+// ignored once the script has ended.
+var (
+	raceBuild bool
+	raceDir   string
+)
+
 func (b buildFirst) Run() int {
 	dir, err := os.MkdirTemp("", "scenarios-bin")
 	if err != nil {
@@ -142,11 +159,29 @@ func (b buildFirst) Run() int {
 	collectorBin = filepath.Join(dir, "collector")
 	build := exec.Command("go", "build", "-trimpath", "-o", collectorBin, "edgecollector/collector/cmd/collector")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if raceBuild {
+		build.Args = append(build.Args[:2], append([]string{"-race"}, build.Args[2:]...)...)
+		build.Env = os.Environ() // -race needs cgo
+		raceDir = filepath.Join(dir, "races")
+		if err := os.Mkdir(raceDir, 0o777); err != nil {
+			fmt.Fprintln(os.Stderr, "scenarios:", err)
+			return 1
+		}
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "scenarios: build collector: %v\n%s", err, out)
 		return 1
 	}
-	return b.m.Run()
+	code := b.m.Run()
+	if raceDir != "" {
+		reports, _ := filepath.Glob(filepath.Join(raceDir, "*"))
+		for _, r := range reports {
+			b, _ := os.ReadFile(r)
+			fmt.Fprintf(os.Stderr, "scenarios: the collector reported a data race (%s):\n%s\n", filepath.Base(r), b)
+			code = 1
+		}
+	}
+	return code
 }
 
 func TestScenarios(t *testing.T) {
@@ -170,19 +205,13 @@ func TestScenarios(t *testing.T) {
 					env.Setenv("ADDR", addr)
 					env.Setenv("TESTDATA", testdata)
 					env.Setenv("COLLECTOR_BIN", collectorBin)
+					if raceDir != "" {
+						env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" log_path="+filepath.Join(raceDir, "race")))
+					}
 					st := newState(env.WorkDir, addr)
 					env.Values[stateKey{}] = st
 					env.Defer(st.close)
 					return nil
-				},
-				Condition: func(cond string) (bool, error) {
-					if m, ok := strings.CutPrefix(cond, "mode:"); ok {
-						if _, err := store.ParseMode(m); err != nil {
-							return false, err
-						}
-						return m == string(mode), nil
-					}
-					return false, fmt.Errorf("unknown condition %q", cond)
 				},
 				Cmds: commands,
 			})
