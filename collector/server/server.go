@@ -146,9 +146,15 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Err() <-chan error { return s.errc }
 
 // Shutdown stops accepting connections and waits for requests in flight,
-// until ctx ends.
+// until ctx ends; then it closes whatever connections are left (a client
+// that connected and sent nothing, a request still running) and reports
+// how it ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+		err = fmt.Errorf("connections still open when the shutdown budget ran out were closed: %w", err)
+	}
 	s.wg.Wait()
 	return err
 }

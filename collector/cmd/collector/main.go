@@ -130,9 +130,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	var errs []error
-	if err := srv.Shutdown(drainCtx); err != nil {
-		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	// Half the budget for requests in flight, the rest (at least) for the
+	// backlog: a client that holds a connection open must not eat the
+	// uploader's share.
+	httpCtx, httpCancel := context.WithTimeout(drainCtx, cfg.drainTimeout/2)
+	if err := srv.Shutdown(httpCtx); err != nil {
+		// Not a failure: whatever was acknowledged is on disk.
+		log.Warn("http shutdown", "err", err)
 	}
+	httpCancel()
 	if err := up.Stop(drainCtx); err != nil {
 		// Not fatal: the backlog stays on disk for the next start.
 		log.Warn("final drain incomplete; backlog kept for next start", "err", err, "backlog", st.Backlog())

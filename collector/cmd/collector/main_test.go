@@ -222,3 +222,34 @@ func TestDiagnosticSubcommands(t *testing.T) {
 		}
 	}
 }
+
+// A client that connects and never sends a request must not hold shutdown
+// past its budget, nor make it fail: everything acknowledged is on disk.
+func TestIdleConnectionDoesNotBlockShutdown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "events.db")
+	addr := freeAddr(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"-db", db, "-addr", addr, "-drain-timeout", "1s"}, io.Discard, io.Discard)
+	}()
+	waitHealthy(t, addr, done)
+	postEvents(t, addr, `{"device_id":"a","kind":"t"}`)
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	start := time.Now()
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v, want a clean exit", err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("shutdown took %v with a 1s budget", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("collector did not stop within 10s")
+	}
+}
