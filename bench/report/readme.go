@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"edgecollector/bench/results"
@@ -292,6 +293,10 @@ func (s *section) findings() []string {
 			out = append(out, fmt.Sprintf("**Disjoint rows** (%s writers, %s-update transactions), the textbook case for concurrent writers: concurrent did %s of serialized's updates/s (95%% CI %s; %s), with %s busy conflicts per cell.",
 				get(w, "writers"), get(w, "tx-updates"), ratio(r.Center), ci(r.Summary, ratio), verdict(r, "faster", "slower"),
 				count(median(df, "Disjoint", "conflicts", "concurrent", w))))
+		}
+		if r, ok := vsBase(df, "Disjoint", "updates/s", "group", w); ok && slices.Contains(df.Distinct("Disjoint", "mode"), "group") {
+			out = append(out, fmt.Sprintf("Group commit, which shares one commit among the transactions queued, did %s of serialized's updates/s there (95%% CI %s; %s).",
+				ratio(r.Center), ci(r.Summary, ratio), verdict(r, "faster", "slower")))
 		}
 	}
 	if n := len(s.run.Meta.Failures); n > 0 {

@@ -72,15 +72,8 @@ func TestContention(t *testing.T) {
 
 func TestDisjoint(t *testing.T) {
 	e := Disjoint{
-		DBDir: t.TempDir(), Modes: []store.Mode{store.Serialized, store.Concurrent},
+		DBDir: t.TempDir(), Modes: store.Modes,
 		Writers: 4, RowsPerWriter: 50, TxUpdates: 20, Warm: warm, Dur: dur,
 	}.Experiment()
 	runAll(t, e, "updates/s", "p50-ns/tx")
-}
-
-func TestDisjointRefusesGroup(t *testing.T) {
-	e := Disjoint{DBDir: t.TempDir(), Modes: []store.Mode{store.Group}, Writers: 1, RowsPerWriter: 20, TxUpdates: 1, Warm: warm, Dur: dur}.Experiment()
-	if _, err := e.Cells[0].Run(context.Background(), bench.Rep{}); err == nil {
-		t.Error("disjoint ran group mode, which it cannot express")
-	}
 }

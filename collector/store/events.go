@@ -95,7 +95,7 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 			if r != nil { // one row fits, not with the audit row: write that alone, after
 				s.stats.splits.Add(1)
 				if marked, err = s.markChunk(ctx, events[:1], at.UnixMilli(), nil); err == nil {
-					err = s.w.do(ctx, func(t *wtx) error { return insertRun(ctx, t, *r) })
+					err = s.w.do(ctx, func(t *wtx) error { return insertRun(t.ctx, t, *r) })
 				}
 			}
 		}
@@ -129,7 +129,7 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 			}
 		}
 		// One statement for the chunk: the ids travel as one bound JSON array.
-		res, err := t.ExecContext(ctx,
+		res, err := t.ExecContext(t.ctx,
 			`UPDATE events SET uploaded_at = ?
 			 WHERE id IN (SELECT value FROM json_each(?)) AND uploaded_at IS NULL`,
 			at, "["+strings.Join(ids, ",")+"]")
@@ -143,7 +143,7 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 			if err := t.charge(len(device) + RowOverhead); err != nil {
 				return err
 			}
-			if _, err := t.ExecContext(ctx,
+			if _, err := t.ExecContext(t.ctx,
 				`INSERT INTO devices (device_key, last_seen_at) VALUES (?, ?)
 				 ON CONFLICT (device_key) DO UPDATE
 				 SET last_seen_at = max(coalesce(last_seen_at, 0), excluded.last_seen_at)`,
@@ -152,7 +152,7 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 			}
 		}
 		if run != nil {
-			return insertRun(ctx, t, *run)
+			return insertRun(t.ctx, t, *run)
 		}
 		return nil
 	})
@@ -170,7 +170,7 @@ func (s *Store) RecordRun(ctx context.Context, r collector.UploadRun) error {
 		return err
 	}
 	defer s.closeMu.RUnlock()
-	if err := s.w.do(ctx, func(t *wtx) error { return insertRun(ctx, t, r) }); err != nil {
+	if err := s.w.do(ctx, func(t *wtx) error { return insertRun(t.ctx, t, r) }); err != nil {
 		return fmt.Errorf("record upload run: %w", err)
 	}
 	return nil
@@ -188,7 +188,7 @@ func insertRun(ctx context.Context, t *wtx, r collector.UploadRun) error {
 	if err := t.charge(len(msg) + 2*RowOverhead); err != nil {
 		return err
 	}
-	if _, err := t.ExecContext(ctx,
+	if _, err := t.ExecContext(t.ctx,
 		`INSERT INTO upload_runs (started_at, finished_at, event_count, first_id, last_id, status, error)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(), r.EventCount, r.FirstID, r.LastID, r.Status, errText); err != nil {
@@ -224,7 +224,7 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 		for {
 			var n int64
 			err := s.w.do(ctx, func(t *wtx) error {
-				res, err := t.ExecContext(ctx, p.query, cut, PurgeBatch)
+				res, err := t.ExecContext(t.ctx, p.query, cut, PurgeBatch)
 				if err != nil {
 					return err
 				}

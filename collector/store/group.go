@@ -9,11 +9,13 @@ import (
 )
 
 // committer is the group mode. It owns the one writer connection and a
-// queue; each turn it takes every insert request waiting (up to
-// GroupMaxEvents events and MaxCommitBytes bytes), commits them in one
-// transaction, so one fsync, then acks each. Other writes (the uploader's
-// checkpoint, purges) queue behind the same connection and run alone, in
-// arrival order, so nobody starves.
+// queue; each turn it takes every request waiting (up to GroupMaxEvents
+// events and MaxCommitBytes bytes), commits them in one transaction, so one
+// fsync, then answers each. Inserts and other writes (Write, the uploader's
+// checkpoint, purges) share the turn, each under a savepoint so that one
+// failing does not fail the others; arrival order is kept across turns, so
+// nobody starves. Under a commit-size cap, other writes run alone: the cap
+// is a per-transaction limit they must be measured against by themselves.
 type committer struct {
 	s     *Store
 	conn  *sql.Conn
@@ -92,7 +94,7 @@ func (c *committer) run() {
 				return
 			}
 		}
-		if j.fn != nil {
+		if j.fn != nil && c.s.opts.MaxCommitBytes > 0 {
 			j.err = c.s.retry(j.ctx, func() error { return c.s.runTx(j.ctx, c.conn, j.fn) })
 			close(j.done)
 			continue
@@ -101,26 +103,29 @@ func (c *committer) run() {
 	}
 }
 
-// gather returns first plus the insert requests queued behind it that fit
-// in one commit. The first request that does not fit waits in c.next.
+// size is what a job counts against GroupMaxEvents.
+func (j *job) size() int { return max(1, len(j.events)) }
+
+// gather returns first plus the requests queued behind it that fit in one
+// commit. The first request that does not fit waits in c.next.
 func (c *committer) gather(first *job) []*job {
 	batch := []*job{first}
-	n, bytes := len(first.events), first.bytes
-	max, cap := c.s.opts.GroupMaxEvents, c.s.opts.MaxCommitBytes
-	for n < max {
+	n, bytes := first.size(), first.bytes
+	limit, cap := c.s.opts.GroupMaxEvents, c.s.opts.MaxCommitBytes
+	for n < limit {
 		select {
 		case j := <-c.queue:
-			if j.ctx.Err() != nil { // the producer left before its turn: store nothing
+			if j.ctx.Err() != nil { // the caller left before its turn: do nothing
 				j.err = j.ctx.Err()
 				close(j.done)
 				continue
 			}
-			if j.fn != nil || n+len(j.events) > max || (cap > 0 && bytes+j.bytes > cap) {
+			if (j.fn != nil && cap > 0) || n+j.size() > limit || (cap > 0 && bytes+j.bytes > cap) {
 				c.next = j
 				return batch
 			}
 			batch = append(batch, j)
-			n, bytes = n+len(j.events), bytes+j.bytes
+			n, bytes = n+j.size(), bytes+j.bytes
 		default:
 			return batch
 		}
@@ -129,10 +134,19 @@ func (c *committer) gather(first *job) []*job {
 }
 
 // commit writes batch in one transaction. A request that fails on its own
-// (over the cap, a constraint) is rolled back to its savepoint and fails
-// alone; anything else fails the transaction, and so every request in it.
+// (over the cap, a constraint, a Write's own error) is rolled back to its
+// savepoint and fails alone; anything else fails the transaction, and so
+// every request in it.
 func (c *committer) commit(batch []*job) {
-	// The batch is committed whatever happens to any one producer's context:
+	var inserts, writes []*job
+	for _, j := range batch {
+		if j.fn != nil {
+			writes = append(writes, j)
+		} else {
+			inserts = append(inserts, j)
+		}
+	}
+	// The batch is committed whatever happens to any one caller's context:
 	// its requests are already promised an answer.
 	ctx := context.WithoutCancel(batch[0].ctx)
 	err := c.s.retry(ctx, func() error {
@@ -140,12 +154,17 @@ func (c *committer) commit(batch []*job) {
 			for _, j := range batch {
 				j.ids, j.err = nil, nil
 			}
-			if len(batch) > 1 {
-				if done, err := c.insertAll(ctx, t, batch); done || err != nil {
+			done := false
+			if len(inserts) > 1 {
+				var err error
+				if done, err = c.insertAll(ctx, t, inserts); err != nil {
 					return err
 				}
 			}
-			for _, j := range batch {
+			for _, j := range inserts {
+				if done {
+					break
+				}
 				if err := c.insertOne(ctx, t, j); err != nil {
 					if !c.s.requestLocal(err) {
 						return err
@@ -153,10 +172,15 @@ func (c *committer) commit(batch []*job) {
 					j.err = c.s.classify(err)
 				}
 			}
+			for _, j := range writes {
+				if err := c.writeOne(t, j); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
 	})
-	if err == nil {
+	if err == nil && len(inserts) > 0 {
 		c.s.stats.commits.Add(1)
 	}
 	for _, j := range batch {
@@ -165,6 +189,29 @@ func (c *committer) commit(batch []*job) {
 		}
 		close(j.done)
 	}
+}
+
+// writeOne runs one Write inside the group transaction, under a savepoint.
+func (c *committer) writeOne(t *wtx, j *job) error {
+	before := t.bytes
+	if _, err := t.ExecContext(t.ctx, `SAVEPOINT request`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := j.fn(t)
+	if err != nil {
+		if !c.s.writeLocal(err) {
+			return err
+		}
+		t.bytes = before
+		if _, rerr := t.ExecContext(t.ctx, `ROLLBACK TO request`); rerr != nil {
+			return fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+		j.err = c.s.classify(err)
+	}
+	if _, rerr := t.ExecContext(t.ctx, `RELEASE request`); rerr != nil {
+		return fmt.Errorf("release savepoint: %w", rerr)
+	}
+	return nil
 }
 
 // insertAll is the fast path: every request's events in as few statements

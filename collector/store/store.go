@@ -321,5 +321,22 @@ func (s *Store) classify(err error) error {
 	return err
 }
 
+// Write runs fn as one write transaction in the store's write mode:
+// serialized, under the mutex; concurrent, on a pooled connection; group,
+// in the next group commit, under a savepoint of its own. Busy errors are
+// retried like every other write, so fn may run more than once. fn must use
+// the ctx it is given (in group mode the transaction is shared) and must
+// not commit or roll back tx.
+func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	if err := s.w.do(ctx, func(t *wtx) error { return fn(t.ctx, t.Tx) }); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
 // Backlog reports the number of events not yet uploaded (the gauge, not a query).
 func (s *Store) Backlog() int64 { return s.stats.backlog.Load() }

@@ -539,3 +539,88 @@ func TestLargeRequestIDsMatchRows(t *testing.T) {
 		}
 	})
 }
+
+func TestWriteGoesThroughEveryMode(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		s := MustOpen(t, Options{Mode: mode})
+		ctx := context.Background()
+		ids, _ := s.Insert(ctx, Events("d", 4))
+		bump := func(id int64) func(context.Context, *sql.Tx) error {
+			return func(ctx context.Context, tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `UPDATE events SET ts = ts + 1000 WHERE id = ?`, id)
+				return err
+			}
+		}
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Write(ctx, bump(id)) }()
+		}
+		wg.Wait()
+		if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE ts >= 1700000001000`); got != 4 {
+			t.Errorf("rows updated through Write = %d, want 4", got)
+		}
+		oops := errors.New("oops")
+		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			tx.ExecContext(ctx, `DELETE FROM events`)
+			return oops
+		})
+		if !errors.Is(err, oops) {
+			t.Errorf("Write = %v, want the fn's error", err)
+		}
+		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 4 {
+			t.Errorf("rows after a failed Write = %d, want 4 (rolled back)", got)
+		}
+	})
+}
+
+func TestGroupCommitsWritesWithInserts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := MustOpen(t, Options{Path: path, Mode: Group})
+	c := s.w.(*committer)
+	ctx := context.Background()
+	ids, _ := s.Insert(ctx, Events("seed", 2))
+
+	release := holdWriteLock(t, path)
+	results := make(chan error, 5)
+	go func() { _, err := s.Insert(ctx, Events("first", 1)); results <- err }()
+	waitFor(t, func() bool { return s.Stats().Conflicts > 0 })
+	update := func(id int64) {
+		results <- s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE events SET kind = 'updated' WHERE id = ?`, id)
+			return err
+		})
+	}
+	go update(ids[0])
+	go func() {
+		results <- s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET kind = 'lost' WHERE id = ?`, ids[1]); err != nil {
+				return err
+			}
+			return errors.New("changed my mind")
+		})
+	}()
+	go update(ids[1])
+	go func() { _, err := s.Insert(ctx, Events("last", 2)); results <- err }()
+	waitFor(t, func() bool { return len(c.queue) == 4 })
+	release()
+
+	var failed int
+	for i := 0; i < 5; i++ {
+		if err := <-results; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("failed = %d, want 1 (the write that returned an error)", failed)
+	}
+	if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE kind = 'updated'`); got != 2 {
+		t.Errorf("updated rows = %d, want 2", got)
+	}
+	if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE kind = 'lost'`); got != 0 {
+		t.Errorf("rows changed by the failed write = %d, want 0", got)
+	}
+	if got := s.Stats().Commits; got != 3 {
+		t.Errorf("ingest commits = %d, want 3: the seed, the first insert, then one group with the writes", got)
+	}
+}

@@ -34,9 +34,13 @@ func RowBytes(e collector.Event) int {
 	return len(e.DeviceID) + len(e.Kind) + len(e.Payload) + RowOverhead
 }
 
-// wtx is a write transaction that keeps count of its write set.
+// wtx is a write transaction that keeps count of its write set. Code
+// running in it uses its ctx, not the caller's: in group mode the
+// transaction is shared, and one caller giving up must not abort the
+// others' work.
 type wtx struct {
 	*sql.Tx
+	ctx   context.Context
 	s     *Store
 	bytes int
 }
@@ -120,7 +124,7 @@ func (s *Store) runTx(ctx context.Context, b beginner, fn func(*wtx) error) erro
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&wtx{Tx: tx, s: s}); err != nil {
+	if err := fn(&wtx{Tx: tx, ctx: ctx, s: s}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -197,7 +201,7 @@ func (p *poolWriter) close() error { return nil }
 func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event) ([]int64, error) {
 	var ids []int64
 	err := w.do(ctx, func(t *wtx) (err error) {
-		ids, err = t.insertEvents(ctx, events)
+		ids, err = t.insertEvents(t.ctx, events)
 		return err
 	})
 	if err != nil {
@@ -211,6 +215,20 @@ func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event)
 // leaving the surrounding group transaction usable.
 func (s *Store) requestLocal(err error) bool {
 	return errors.Is(err, collector.ErrCommitTooLarge) || s.opts.Engine.Classify(err) == ClassConstraint
+}
+
+// writeLocal reports whether a Write's error failed only that write: an
+// error of its own making, rather than the engine's trouble with the whole
+// transaction (busy, full, not a database, read-only) or a cancelled context.
+func (s *Store) writeLocal(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	switch s.opts.Engine.Classify(err) {
+	case ClassBusy, ClassFull, ClassNotDB, ClassReadOnly:
+		return false
+	}
+	return true
 }
 
 func isCommitTooLarge(err error) bool { return errors.Is(err, collector.ErrCommitTooLarge) }

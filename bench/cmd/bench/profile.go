@@ -48,7 +48,7 @@ func profiles() map[string]profile {
 			Dur:            time.Second,
 		},
 		disjoint: storebench.Disjoint{
-			Modes:         []store.Mode{store.Serialized, store.Concurrent},
+			Modes:         store.Modes,
 			Writers:       8,
 			RowsPerWriter: 1000,
 			TxUpdates:     20,
