@@ -76,7 +76,8 @@ var (
 	unitDrained  = results.Unit{Name: "drained-events/s", Better: 1}
 	unitLost     = results.Unit{Name: "lost-events", Better: -1}
 	unitUnacked  = results.Unit{Name: "unacked-stored-events", Better: 0}
-	allUnits     = []results.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked}
+	unitPeakRSS  = results.Unit{Name: "peak-rss-bytes", Better: -1}
+	allUnits     = []results.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS}
 	startTimeout = 10 * time.Second
 	stopTimeout  = 30 * time.Second
 )
@@ -191,6 +192,7 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		}
 		t, window := c.attack(proc.addr, batch, rate, rep.Seed)
 		drained := c.recv.events.Load()
+		peakRSS, rssErr := proc.peakRSS()
 		if err := proc.stop(stopTimeout); err != nil {
 			return bench.Sample{}, err
 		}
@@ -240,6 +242,9 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 			results.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
 			results.Value{Value: float64(lost), Unit: unitLost.Name},
 			results.Value{Value: float64(unacked), Unit: unitUnacked.Name})
+		if rssErr == nil {
+			s.Values = append(s.Values, results.Value{Value: float64(peakRSS), Unit: unitPeakRSS.Name})
+		}
 		return s, nil
 	}
 }

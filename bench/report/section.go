@@ -150,7 +150,7 @@ func (s *section) httpMaxTable() string {
 	if f == nil {
 		return ""
 	}
-	t := newTable("events/request", "<mode", "requests/s", "events/s (95% CI)", "vs serialized (95% CI)", "p", "p50", "p99", "503s", "drained events/s")
+	t := newTable("events/request", "<mode", "requests/s", "events/s (95% CI)", "vs serialized (95% CI)", "p", "p50", "p99", "503s", "drained events/s", "peak RSS")
 	for _, w := range configs(f, "HTTPMax") {
 		for _, m := range f.Distinct("HTTPMax", "mode") {
 			sum := stat(f, "HTTPMax", "events/s", m, w)
@@ -163,10 +163,19 @@ func (s *section) httpMaxTable() string {
 				seconds(median(f, "HTTPMax", "p50-sec/req", m, w)),
 				seconds(median(f, "HTTPMax", "p99-sec/req", m, w)),
 				fraction(median(f, "HTTPMax", "backpressure-ratio", m, w)),
-				count(median(f, "HTTPMax", "drained-events/s", m, w)))
+				count(median(f, "HTTPMax", "drained-events/s", m, w)),
+				mib(median(f, "HTTPMax", "peak-rss-bytes", m, w)))
 		}
 	}
 	return t.String()
+}
+
+// mib formats a byte count in MiB ("–" when it was not measured).
+func mib(x float64) string {
+	if math.IsNaN(x) || x == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB", x/(1<<20))
 }
 
 func (s *section) httpSweepTable() string {
