@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,18 +27,19 @@ import (
 
 // commands are the scripts' custom commands; scenarios_test.go documents them.
 var commands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"waitready": cmdWaitReady,
-	"signal":    cmdSignal,
-	"waitfile":  cmdWaitFile,
-	"post":      cmdPost,
-	"get":       cmdGet,
-	"stats":     cmdStats,
-	"sql":       cmdSQL,
-	"capture":   cmdCapture,
-	"genevents": cmdGenEvents,
-	"receiver":  cmdReceiver,
-	"load":      cmdLoad,
-	"ledger":    cmdLedger,
+	"waitready":  cmdWaitReady,
+	"signal":     cmdSignal,
+	"waitfile":   cmdWaitFile,
+	"waitclosed": cmdWaitClosed,
+	"post":       cmdPost,
+	"get":        cmdGet,
+	"stats":      cmdStats,
+	"sql":        cmdSQL,
+	"capture":    cmdCapture,
+	"genevents":  cmdGenEvents,
+	"receiver":   cmdReceiver,
+	"load":       cmdLoad,
+	"ledger":     cmdLedger,
 }
 
 // defaultWait bounds every wait a script does not bound itself.
@@ -189,6 +191,12 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		// Someone answered; make sure it is this collector, not one left
+		// over on the same address.
+		if !listens(cmd.Process.Pid, st.addr) {
+			last = fmt.Errorf("%s answers, but collector %s (pid %d) does not listen there", st.addr, name, cmd.Process.Pid)
+			return false
+		}
 		ts.Logf("collector %s answered /healthz %d after %s", name, resp.StatusCode, time.Since(start).Round(time.Millisecond))
 		return true
 	})
@@ -208,6 +216,48 @@ func exited(pid int) bool {
 	rest := string(b[bytes.LastIndexByte(b, ')')+1:])
 	f := strings.Fields(rest)
 	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
+}
+
+// listens reports whether process pid holds the listening TCP socket bound
+// to addr (an IPv4 host:port), by matching the socket's inode in
+// /proc/net/tcp against the process's file descriptors. Linux only.
+func listens(pid int, addr string) bool {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	port, err := strconv.Atoi(portStr)
+	ip := net.ParseIP(host).To4()
+	if err != nil || ip == nil {
+		return false
+	}
+	// /proc/net/tcp writes the address as the little-endian hex of the
+	// 32-bit word, then the port in hex: 127.0.0.1:8080 is 0100007F:1F90.
+	local := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], port)
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return false
+	}
+	inode := ""
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 10 && f[1] == local && f[3] == "0A" { // 0A: LISTEN
+			inode = f[9]
+		}
+	}
+	if inode == "" {
+		return false
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && link == "socket:["+inode+"]" {
+			return true
+		}
+	}
+	return false
 }
 
 var signals = map[string]syscall.Signal{
@@ -248,6 +298,29 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	file := ts.MkAbs(rest[0])
 	if !waitFor(timeout, func() bool { _, err := os.Stat(file); return err == nil }) {
 		ts.Fatalf("waitfile: %s did not appear within %s", rest[0], timeout)
+	}
+}
+
+// waitclosed [-timeout D]
+func cmdWaitClosed(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "waitclosed")
+	timeout := defaultWait
+	if rest := parseFlags(ts, "waitclosed", "waitclosed [-timeout D]", args, func(fs *flag.FlagSet) {
+		fs.DurationVar(&timeout, "timeout", defaultWait, "")
+	}); len(rest) != 0 {
+		ts.Fatalf("usage: waitclosed [-timeout D]")
+	}
+	addr := stateOf(ts).addr
+	closed := waitFor(timeout, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	if !closed {
+		ts.Fatalf("waitclosed: %s still accepts connections after %s", addr, timeout)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"os/signal"
 	"syscall"
 	"time"
 )
@@ -26,11 +27,12 @@ func execCollector() {
 	os.Exit(1)
 }
 
-// holdLock is `holdlock DB DURATION READY`: a second writer, in a process
-// of its own, that takes the database's write lock (BEGIN IMMEDIATE, the
-// way the collector begins its own transactions), creates READY once it
-// holds it, keeps it for DURATION and commits. Whatever the collector
-// writes meanwhile meets SQLITE_BUSY, every time, not by luck.
+// holdLock is `holdlock DB MAX READY`: a second writer, in a process of its
+// own, that takes the database's write lock (BEGIN IMMEDIATE, the way the
+// collector begins its own transactions), creates READY once it holds it,
+// and keeps it until interrupted (`kill -INT NAME`), then commits and exits
+// 0. Whatever the collector writes meanwhile meets SQLITE_BUSY, every time,
+// not by luck. If nobody releases it within MAX it lets go and fails.
 func holdLock() {
 	if err := holdLockMain(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "holdlock:", err)
@@ -40,12 +42,14 @@ func holdLock() {
 
 func holdLockMain(args []string) error {
 	if len(args) != 3 {
-		return fmt.Errorf("usage: holdlock DB DURATION READY")
+		return fmt.Errorf("usage: holdlock DB MAX READY")
 	}
-	hold, err := time.ParseDuration(args[1])
+	max, err := time.ParseDuration(args[1])
 	if err != nil {
 		return err
 	}
+	release := make(chan os.Signal, 1)
+	signal.Notify(release, os.Interrupt, syscall.SIGTERM)
 	ctx := context.Background()
 	// Wait up to 5s for the lock itself: the collector may be mid-commit.
 	db, err := sql.Open("sqlite", "file:"+args[0]+"?_pragma=busy_timeout(5000)")
@@ -61,14 +65,23 @@ func holdLockMain(args []string) error {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("take the write lock: %w", err)
 	}
+	start := time.Now()
 	if err := os.WriteFile(args[2], []byte("held\n"), 0o666); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "holdlock: holding the write lock on %s for %s\n", args[0], hold)
-	time.Sleep(hold) // the hold is the point, not a synchronisation
+	fmt.Fprintf(os.Stderr, "holdlock: holding the write lock on %s\n", args[0])
+	var timedOut bool
+	select {
+	case <-release:
+	case <-time.After(max):
+		timedOut = true
+	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("release the write lock: %w", err)
 	}
-	fmt.Fprintln(os.Stderr, "holdlock: released")
+	if timedOut {
+		return fmt.Errorf("nobody released the lock within %s; released it", max)
+	}
+	fmt.Fprintf(os.Stderr, "holdlock: released after %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }

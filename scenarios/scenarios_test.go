@@ -26,9 +26,11 @@ package scenarios
 //	                             tests run with -race; the registered command
 //	                             execs it, so the pid, signals and exit status
 //	                             are the binary's own)
-//	holdlock DB DURATION READY   another process takes the SQLite write lock
+//	holdlock DB MAX READY        another process takes the SQLite write lock
 //	                             on DB (BEGIN IMMEDIATE), creates the file
-//	                             READY, holds the lock for DURATION, commits
+//	                             READY, and holds the lock until `kill -INT`
+//	                             (then commits, exit 0) or for at most MAX
+//	                             (then commits and fails)
 //
 // Commands (in-process; see cmds_test.go, receiver_test.go, load_test.go,
 // ledger_test.go):
@@ -40,6 +42,9 @@ package scenarios
 //	                             `signal`
 //	signal SIG NAME              send SIGTERM, SIGINT, SIGKILL, SIGQUIT or
 //	                             SIGHUP (SIG: TERM, INT, ...) to that collector
+//	waitclosed [-timeout D]      wait until nothing accepts connections on
+//	                             $ADDR: the collector has stopped listening
+//	                             (its shutdown has begun)
 //	waitfile [-timeout D] FILE   wait until FILE exists
 //	post [flags] STATUS BODY     POST BODY (inline text, or @FILE) to
 //	                             $ADDR/events and require STATUS; the response
@@ -117,6 +122,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -219,25 +225,41 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// ports handed out by freeAddr in this process, so no two scripts (which
+// run in parallel, and restart collectors on their port) ever share one.
+var ports struct {
+	sync.Mutex
+	taken map[int]bool
+}
+
 // freeAddr returns a loopback address with a free port below the kernel's
 // ephemeral range, so that the many client connections and :0 listeners of
-// parallel scripts never take it between now and the collector's bind.
+// parallel scripts never take it between now and the collector's bind, and
+// never one it handed out before.
 func freeAddr() (string, error) {
 	lo := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		fmt.Sscan(string(b), &lo)
 	}
 	span := max(1, lo-10000)
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.taken == nil {
+		ports.taken = make(map[int]bool)
+	}
 	start := rand.N(span)
-	for i := range 200 {
+	for i := range 500 {
 		port := 10000 + (start+i*131)%span
+		if ports.taken[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
-		addr := ln.Addr().String()
 		ln.Close()
-		return addr, nil
+		ports.taken[port] = true
+		return fmt.Sprintf("127.0.0.1:%d", port), nil
 	}
 	// Fall back to whatever the kernel picks.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
