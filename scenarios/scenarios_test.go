@@ -37,8 +37,9 @@ package scenarios
 //
 //	waitready NAME [-timeout D]  wait until the collector just started as
 //	                             `exec collector ... &NAME&` answers GET
-//	                             /healthz on $ADDR (any status), polling with
-//	                             a deadline; it also names that process for
+//	                             /healthz on $ADDR (any status) from a
+//	                             listening socket of its own, polling with a
+//	                             deadline; it also names that process for
 //	                             `signal`
 //	signal SIG NAME              send SIGTERM, SIGINT, SIGKILL, SIGQUIT or
 //	                             SIGHUP (SIG: TERM, INT, ...) to that collector
@@ -59,10 +60,12 @@ package scenarios
 //	                             poll until it answers STATUS, for at most D
 //	stats [-f FILE] [-o FILE] [-wait D] [COND...]
 //	                             GET /stats (or read FILE), optionally save it,
-//	                             and check each COND, written PATH OP INTEGER
-//	                             with OP one of == != < <= > >=, for example
-//	                             store.retries>0. With -wait, poll until all
-//	                             hold, for at most D. No COND: print the JSON
+//	                             and check each COND, written PATH OP VALUE
+//	                             with OP one of == != < <= > >= and VALUE an
+//	                             integer (or true/false with == !=), for
+//	                             example store.retries>0. With -wait, poll
+//	                             until all hold, for at most D. No COND:
+//	                             print the JSON
 //	sql [-wait D] DB QUERY [WANT]
 //	                             run QUERY on DB opened read-only (modernc,
 //	                             not the CLI); rows become stdout, one a line,
