@@ -124,6 +124,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -166,7 +167,11 @@ func (b buildFirst) Run() int {
 	}
 	defer os.RemoveAll(dir)
 	collectorBin = filepath.Join(dir, "collector")
-	build := exec.Command("go", "build", "-trimpath", "-o", collectorBin, "edgecollector/collector/cmd/collector")
+	goTool, err := exec.LookPath("go")
+	if err != nil { // go test was run by path, with no go on $PATH
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	build := exec.Command(goTool, "build", "-trimpath", "-o", collectorBin, "edgecollector/collector/cmd/collector")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if raceBuild {
 		build.Args = append(build.Args[:2], append([]string{"-race"}, build.Args[2:]...)...)
