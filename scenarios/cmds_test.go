@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -53,8 +54,10 @@ const pollEvery = 10 * time.Millisecond
 // the ledger is shared with load goroutines, under ledgerMu.
 type state struct {
 	work   string
-	addr   string
 	client *http.Client
+
+	addrMu sync.Mutex
+	addr   string // the collector's, as waitready found it
 
 	ledgerMu sync.Mutex
 	ledger   string // path of the ledger file
@@ -64,10 +67,9 @@ type state struct {
 	procs     map[string]*exec.Cmd // collectors named by waitready
 }
 
-func newState(work, addr string) *state {
+func newState(work string) *state {
 	return &state{
 		work: work,
-		addr: addr,
 		client: &http.Client{
 			// Longer than the collector's whole retry budget (~2.5s) and a
 			// held lock: a slow answer is an answer, and we check it.
@@ -93,11 +95,24 @@ func (s *state) close() {
 	s.client.CloseIdleConnections()
 }
 
+func (s *state) setAddr(addr string) {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	s.addr = addr
+}
+
+func (s *state) getAddr() string {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addr
+}
+
+// url is path on the collector that waitready found last.
 func (s *state) url(path string) string {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	return "http://" + s.addr + path
+	return "http://" + s.getAddr() + path
 }
 
 // parseFlags parses a command's flags; usage errors fail the script.
@@ -184,24 +199,31 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 		case time.Since(goneAt) > 200*time.Millisecond:
 			ts.Fatalf("waitready: collector %s exited before it answered /healthz (its stderr is in the log)", name)
 		}
-		resp, err := probe.Get(st.url("/healthz"))
+		// The collector binds -addr 127.0.0.1:0; its own listening socket
+		// says where it is, so no other process can be mistaken for it.
+		addrs := listenAddrs(cmd.Process.Pid)
+		switch len(addrs) {
+		case 0:
+			last = fmt.Errorf("collector %s (pid %d) does not listen yet", name, cmd.Process.Pid)
+			return false
+		case 1:
+		default:
+			ts.Fatalf("waitready: collector %s listens on %d addresses, %v; want one", name, len(addrs), addrs)
+		}
+		resp, err := probe.Get("http://" + addrs[0] + "/healthz")
 		if err != nil {
 			last = err
 			return false
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		// Someone answered; make sure it is this collector, not one left
-		// over on the same address.
-		if !listens(cmd.Process.Pid, st.addr) {
-			last = fmt.Errorf("%s answers, but collector %s (pid %d) does not listen there", st.addr, name, cmd.Process.Pid)
-			return false
-		}
-		ts.Logf("collector %s answered /healthz %d after %s", name, resp.StatusCode, time.Since(start).Round(time.Millisecond))
+		st.setAddr(addrs[0])
+		ts.Setenv("ADDR", addrs[0])
+		ts.Logf("collector %s answered /healthz %d on %s after %s", name, resp.StatusCode, addrs[0], time.Since(start).Round(time.Millisecond))
 		return true
 	})
 	if !ok {
-		ts.Fatalf("waitready: collector %s did not answer /healthz on %s within %s: %v", name, st.addr, timeout, last)
+		ts.Fatalf("waitready: collector %s did not answer /healthz within %s: %v", name, timeout, last)
 	}
 }
 
@@ -218,46 +240,46 @@ func exited(pid int) bool {
 	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
 }
 
-// listens reports whether process pid holds the listening TCP socket bound
-// to addr (an IPv4 host:port), by matching the socket's inode in
-// /proc/net/tcp against the process's file descriptors. Linux only.
-func listens(pid int, addr string) bool {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	port, err := strconv.Atoi(portStr)
-	ip := net.ParseIP(host).To4()
-	if err != nil || ip == nil {
-		return false
-	}
-	// /proc/net/tcp writes the address as the little-endian hex of the
-	// 32-bit word, then the port in hex: 127.0.0.1:8080 is 0100007F:1F90.
-	local := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], port)
+// listenAddrs returns the IPv4 addresses on which process pid holds a
+// listening TCP socket: the LISTEN entries of /proc/net/tcp whose socket
+// inode is one of the process's file descriptors. Linux only.
+func listenAddrs(pid int) []string {
 	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
 	if err != nil {
-		return false
+		return nil
 	}
-	inode := ""
+	byInode := make(map[string]string)
 	for _, line := range strings.Split(string(table), "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) >= 10 && f[1] == local && f[3] == "0A" { // 0A: LISTEN
-			inode = f[9]
+		if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
+			continue
 		}
-	}
-	if inode == "" {
-		return false
+		// local_address is the 32-bit address in host byte order, then the
+		// port, in hex: 127.0.0.1:8080 is 0100007F:1F90 on little-endian.
+		ipHex, portHex, ok := strings.Cut(f[1], ":")
+		ip, err1 := strconv.ParseUint(ipHex, 16, 32)
+		port, err2 := strconv.ParseUint(portHex, 16, 16)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], uint32(ip))
+		byInode[f[9]] = net.JoinHostPort(net.IP(b[:]).String(), strconv.FormatUint(port, 10))
 	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
-		return false
+		return nil
 	}
+	var addrs []string
 	for _, fd := range fds {
-		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && link == "socket:["+inode+"]" {
-			return true
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			if addr, ok := byInode[strings.TrimSuffix(inode, "]")]; ok {
+				addrs = append(addrs, addr)
+			}
 		}
 	}
-	return false
+	return addrs
 }
 
 var signals = map[string]syscall.Signal{
@@ -310,7 +332,10 @@ func cmdWaitClosed(ts *testscript.TestScript, neg bool, args []string) {
 	}); len(rest) != 0 {
 		ts.Fatalf("usage: waitclosed [-timeout D]")
 	}
-	addr := stateOf(ts).addr
+	addr := stateOf(ts).getAddr()
+	if addr == "" {
+		ts.Fatalf("waitclosed: no collector address yet (waitready first)")
+	}
 	closed := waitFor(timeout, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {

@@ -13,10 +13,11 @@ package scenarios
 // Environment every script gets:
 //
 //	$MODE          serialized | concurrent | group (see above)
-//	$ADDR          a free 127.0.0.1:PORT for the collector's -addr; kept for
-//	               the whole script, so a restarted collector answers there too
 //	$TESTDATA      the repository's shared fixtures (../testdata)
 //	$COLLECTOR_BIN the real binary, built once per `go test` run (see TestMain)
+//	$ADDR          set by waitready: where the collector listens. Collectors
+//	               bind -addr 127.0.0.1:0, so no two ever contend for a port;
+//	               a restarted one gets a new address, found the same way
 //
 // Programs (run them with exec; RequireExplicitExec is on):
 //
@@ -36,11 +37,11 @@ package scenarios
 // ledger_test.go):
 //
 //	waitready NAME [-timeout D]  wait until the collector just started as
-//	                             `exec collector ... &NAME&` answers GET
-//	                             /healthz on $ADDR (any status) from a
-//	                             listening socket of its own, polling with a
-//	                             deadline; it also names that process for
-//	                             `signal`
+//	                             `exec collector ... &NAME&` listens (its own
+//	                             socket, read from /proc) and answers GET
+//	                             /healthz there (any status), polling with a
+//	                             deadline; sets $ADDR, and names the process
+//	                             for `signal`. Later commands talk to it
 //	signal SIG NAME              send SIGTERM, SIGINT, SIGKILL, SIGQUIT or
 //	                             SIGHUP (SIG: TERM, INT, ...) to that collector
 //	waitclosed [-timeout D]      wait until nothing accepts connections on
@@ -119,14 +120,11 @@ package scenarios
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -211,18 +209,13 @@ func TestScenarios(t *testing.T) {
 				RequireExplicitExec: true,
 				RequireUniqueNames:  true,
 				Setup: func(env *testscript.Env) error {
-					addr, err := freeAddr()
-					if err != nil {
-						return err
-					}
 					env.Setenv("MODE", string(mode))
-					env.Setenv("ADDR", addr)
 					env.Setenv("TESTDATA", testdata)
 					env.Setenv("COLLECTOR_BIN", collectorBin)
 					if raceDir != "" {
 						env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" log_path="+filepath.Join(raceDir, "race")))
 					}
-					st := newState(env.WorkDir, addr)
+					st := newState(env.WorkDir)
 					env.Values[stateKey{}] = st
 					env.Defer(st.close)
 					return nil
@@ -231,51 +224,6 @@ func TestScenarios(t *testing.T) {
 			})
 		})
 	}
-}
-
-// ports handed out by freeAddr in this process, so no two scripts (which
-// run in parallel, and restart collectors on their port) ever share one.
-var ports struct {
-	sync.Mutex
-	taken map[int]bool
-}
-
-// freeAddr returns a loopback address with a free port below the kernel's
-// ephemeral range, so that the many client connections and :0 listeners of
-// parallel scripts never take it between now and the collector's bind, and
-// never one it handed out before.
-func freeAddr() (string, error) {
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		fmt.Sscan(string(b), &lo)
-	}
-	span := max(1, lo-10000)
-	ports.Lock()
-	defer ports.Unlock()
-	if ports.taken == nil {
-		ports.taken = make(map[int]bool)
-	}
-	start := rand.N(span)
-	for i := range 500 {
-		port := 10000 + (start+i*131)%span
-		if ports.taken[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports.taken[port] = true
-		return fmt.Sprintf("127.0.0.1:%d", port), nil
-	}
-	// Fall back to whatever the kernel picks.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // stateKey keys a script's *state in testscript's per-script values.
