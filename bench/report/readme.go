@@ -265,7 +265,7 @@ func (s *section) findings() []string {
 			if out2 < 0.9*in {
 				verb = "fell behind"
 			}
-			out = append(out, fmt.Sprintf("**Drain.** With 100-event requests, group ingested %s events/s while the uploader (batches of 200 to a local webhook) drained %s/s: the drain %s ingest; a backlog that keeps growing ends in 503 backpressure at -max-backlog.",
+			out = append(out, fmt.Sprintf("**Drain.** With 100-event requests, group ingested %s events/s while the uploader (its default batches of 1,000, to a local webhook) drained %s/s: the drain %s ingest; a backlog that keeps growing ends in 503 backpressure at -max-backlog.",
 				count(in), count(out2), verb))
 		}
 		var knees []string
