@@ -91,8 +91,10 @@ func storedPayload(p json.RawMessage) string {
 	return string(p)
 }
 
-// compactJSON is p as the webhook puts it on the wire: encoding/json
-// compacts a json.RawMessage (and escapes <, >, &) when it marshals it.
+// compactJSON is p as the receiver records it: the webhook ships payloads
+// byte for byte (collector/sink tests that), but the receiver writes each
+// event as one JSON line with encoding/json, which compacts a
+// json.RawMessage (and escapes <, >, &).
 func compactJSON(p string) string {
 	if p == "" {
 		return ""

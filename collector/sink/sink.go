@@ -3,21 +3,58 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"edgecollector/collector"
 )
 
-func shipped(collectorID string, events []collector.Event) []collector.Shipped {
-	out := make([]collector.Shipped, len(events))
-	for i, e := range events {
-		out[i] = collector.Shipped{CollectorID: collectorID, ID: e.ID, DeviceID: e.DeviceID, Kind: e.Kind, Payload: e.Payload, TS: e.TS}
+// appendShipped appends the wire form of e (collector.Shipped's fields, in
+// its order) to b. encoding/json would compact the payload and escape its
+// <, > and &; receivers get the payload byte for byte as the producer sent
+// it and the buffer stored it.
+func appendShipped(b []byte, collectorID string, e collector.Event) []byte {
+	b = append(b, `{"collector_id":`...)
+	b = appendString(b, collectorID)
+	b = append(b, `,"id":`...)
+	b = strconv.AppendInt(b, e.ID, 10)
+	b = append(b, `,"device_id":`...)
+	b = appendString(b, e.DeviceID)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, e.Kind)
+	if len(e.Payload) > 0 {
+		b = append(b, `,"payload":`...)
+		b = append(b, e.Payload...)
 	}
-	return out
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, e.TS, 10)
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string, leaving <, > and & as they are.
+func appendString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// encodeBatch is the webhook body: a JSON array of shipped events.
+func encodeBatch(collectorID string, events []collector.Event) []byte {
+	b := []byte{'['}
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendShipped(b, collectorID, e)
+	}
+	return append(b, ']')
 }
 
 // Log writes each shipped event as one JSON line to W.
@@ -30,13 +67,14 @@ type Log struct {
 func NewLog(w io.Writer) *Log { return &Log{W: w} }
 
 func (l *Log) Ship(_ context.Context, collectorID string, events []collector.Event) error {
+	var b []byte
+	for _, e := range events {
+		b = append(appendShipped(b, collectorID, e), '\n')
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	enc := json.NewEncoder(l.W)
-	for _, s := range shipped(collectorID, events) {
-		if err := enc.Encode(s); err != nil {
-			return fmt.Errorf("log sink: %w", err)
-		}
+	if _, err := l.W.Write(b); err != nil {
+		return fmt.Errorf("log sink: %w", err)
 	}
 	return nil
 }

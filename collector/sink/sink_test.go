@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -94,5 +95,33 @@ func TestFlakyFailsEveryNth(t *testing.T) {
 	}
 	if len(fails) != 2 || fails[0] != 3 || fails[1] != 6 {
 		t.Errorf("failed calls %v, want [3 6]", fails)
+	}
+}
+
+// Payloads reach the receiver byte for byte: no compaction, no escaping of
+// <, > and &, odd Unicode and injection strings untouched.
+func TestPayloadShippedVerbatim(t *testing.T) {
+	payload := `{ "sql": "'); DROP TABLE events; --",  "html": "<b>&amp;</b>", "u": "\u00e9 ☃ 💥" }`
+	ev := []collector.Event{{ID: 1, DeviceID: "<dev>&", Kind: "k", TS: 3, Payload: json.RawMessage(payload)}}
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	if err := NewWebhook(srv.URL, time.Second).Ship(context.Background(), "c", ev); err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"collector_id":"c","id":1,"device_id":"<dev>&","kind":"k","payload":` + payload + `,"ts":3}]`
+	if string(got) != want {
+		t.Errorf("webhook body\n%s\nwant\n%s", got, want)
+	}
+	var decoded []collector.Shipped
+	if err := json.Unmarshal(got, &decoded); err != nil || string(decoded[0].Payload) != payload {
+		t.Errorf("body does not decode to the same payload: %v", err)
+	}
+	var buf bytes.Buffer
+	NewLog(&buf).Ship(context.Background(), "c", ev)
+	if line := strings.TrimSuffix(buf.String(), "\n"); line != want[1:len(want)-1] {
+		t.Errorf("log line\n%s\nwant\n%s", line, want[1:len(want)-1])
 	}
 }

@@ -3,7 +3,6 @@ package sink
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,11 +32,7 @@ func NewWebhook(url string, timeout time.Duration) *Webhook {
 }
 
 func (w *Webhook) Ship(ctx context.Context, collectorID string, events []collector.Event) error {
-	body, err := json.Marshal(shipped(collectorID, events))
-	if err != nil {
-		return fmt.Errorf("webhook: encode batch: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(encodeBatch(collectorID, events)))
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
