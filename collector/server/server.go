@@ -184,8 +184,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Refuse before reading the body: a full buffer must cost producers little.
-	if max := s.cfg.MaxBacklog; max > 0 && s.store.Backlog() >= max {
-		writeError(w, s.log, fmt.Errorf("%w: %d events waiting for upload (cap %d)", collector.ErrBacklogFull, s.store.Backlog(), max), s.cfg.RetryAfter)
+	if max, n := s.cfg.MaxBacklog, s.store.Backlog(); max > 0 && n >= max {
+		writeError(w, s.log, fmt.Errorf("%w: %d events waiting for upload (cap %d)", collector.ErrBacklogFull, n, max), s.cfg.RetryAfter)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
