@@ -9,6 +9,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -35,11 +36,44 @@ type Shipped struct {
 }
 
 // Sink delivers a batch of events upstream. A nil error means every event of
-// the batch was accepted. An error wrapping ErrRejected means the sink will
-// never accept this batch as it is; any other error is worth retrying.
+// the batch was accepted. A *PartialError says event by event what became of
+// the batch (a sink that acknowledges each event on its own returns one). Any
+// other error is about the whole batch: wrapping ErrRejected, the sink will
+// never accept this batch as it is (the uploader then bisects it to find the
+// events at fault); otherwise it is worth retrying.
 type Sink interface {
 	Ship(ctx context.Context, collectorID string, events []Event) error
 }
+
+// PartialError is a Ship error for a batch that the sink took only in part.
+// Events whose ids are in Delivered were accepted upstream and are marked
+// uploaded; those in Rejected were refused for good and leave the backlog
+// unshipped (audited as rejected); every other event of the batch stays in
+// the backlog and is shipped again later.
+type PartialError struct {
+	Delivered []int64
+	Rejected  []int64
+	// RejectErr says why the sink refused Rejected (nil when it refused none).
+	RejectErr error
+	// Err says why the other events were not accepted; it is retryable. Nil
+	// when every event of the batch was delivered or rejected.
+	Err error
+}
+
+func (e *PartialError) Error() string {
+	msg := fmt.Sprintf("%d delivered, %d rejected", len(e.Delivered), len(e.Rejected))
+	if e.RejectErr != nil {
+		msg += fmt.Sprintf(" (%v)", e.RejectErr)
+	}
+	if e.Err != nil {
+		msg += fmt.Sprintf(", the rest not accepted: %v", e.Err)
+	}
+	return msg
+}
+
+// Unwrap returns the retryable cause only: a caller that does not look into
+// a PartialError must not take the whole batch for rejected.
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // Upload run statuses, as stored in upload_runs.status.
 const (

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,9 @@ type Stats struct {
 	EventsRejected int64 `json:"events_rejected"`
 	Failures       int64 `json:"failures"`
 	Health
+	// Sink holds the sink's own counters, when it keeps any (a sink with a
+	// Stats() any method, such as the NATS sink's acks and duplicates).
+	Sink any `json:"sink,omitempty"`
 }
 
 // Uploader drains a store to a sink in the background (Start/Stop), or step
@@ -186,8 +190,9 @@ func (u *Uploader) backoff() time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Sync runs one cycle: fetch the oldest batch, ship it, mark it, audit it.
-// It returns how many events left the backlog.
+// Sync runs one cycle: fetch the oldest batch, ship it, mark what the sink
+// took (delivered or rejected for good), audit it. It returns how many events
+// left the backlog; with an error, the others stay in it for the next cycle.
 func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	u.syncMu.Lock()
 	defer u.syncMu.Unlock()
@@ -201,66 +206,136 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	u.cycles.Add(1)
-	run := collector.UploadRun{
-		StartedAt:  time.Now(),
+	started := time.Now()
+	o := u.ship(ctx, events)
+	done := append(slices.Clip(o.delivered), o.rejected...)
+	slices.SortFunc(done, func(a, b collector.Event) int { return cmp.Compare(a.ID, b.ID) })
+	if len(done) > 0 {
+		// Ship first, then mark: a crash between the two ships again, never
+		// loses. The audit row commits with the marks.
+		run := newRun(started, done, collector.RunOK, "")
+		if len(o.rejected) > 0 {
+			run.Status = collector.RunRejected
+			run.Error = rejectedMessage(o.rejected, len(events), o.rejectErr)
+		}
+		if err := u.store.Checkpoint(ctx, done, run.FinishedAt, &run); err != nil {
+			u.failRun(ctx, newRun(started, events, collector.RunFailed, err.Error()), err)
+			return 0, err
+		}
+		u.shipped.Add(int64(len(o.delivered)))
+		if len(o.rejected) > 0 {
+			u.rejected.Add(int64(len(o.rejected)))
+			u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
+				"events", len(o.rejected), "err", o.rejectErr)
+		}
+	}
+	if o.err != nil {
+		err := o.err
+		if len(done) > 0 {
+			err = fmt.Errorf("%d of %d events not accepted: %w", len(o.pending), len(events), o.err)
+		}
+		u.failRun(ctx, newRun(started, o.pending, collector.RunFailed, err.Error()), err)
+		return len(done), err
+	}
+	u.succeed()
+	return len(done), nil
+}
+
+// newRun is the audit record of a cycle over events (sorted by id).
+func newRun(started time.Time, events []collector.Event, status, msg string) collector.UploadRun {
+	return collector.UploadRun{
+		StartedAt:  started,
+		FinishedAt: time.Now(),
 		EventCount: len(events),
 		FirstID:    events[0].ID,
 		LastID:     events[len(events)-1].ID,
+		Status:     status,
+		Error:      msg,
 	}
-	rejected, rejectErr, err := u.ship(ctx, events)
-	if err == nil {
-		// Ship first, then mark: a crash between the two ships again, never
-		// loses. The audit row commits with the marks.
-		run.FinishedAt = time.Now()
-		run.Status = collector.RunOK
-		if len(rejected) > 0 {
-			run.Status = collector.RunRejected
-			run.Error = rejectedMessage(rejected, len(events), rejectErr)
-		}
-		err = u.store.Checkpoint(ctx, events, run.FinishedAt, &run)
-	}
-	if err != nil {
-		run.FinishedAt = time.Now()
-		run.Status, run.Error = collector.RunFailed, err.Error()
-		// The failure is audited too; if even that fails, it is logged.
-		if rerr := u.store.RecordRun(context.WithoutCancel(ctx), run); rerr != nil {
-			u.opts.Logger.Error("audit row not written", "err", rerr)
-		}
-		u.fail(err)
-		return 0, err
-	}
-	u.shipped.Add(int64(len(events) - len(rejected)))
-	if len(rejected) > 0 {
-		u.rejected.Add(int64(len(rejected)))
-		u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
-			"events", len(rejected), "err", rejectErr)
-	}
-	u.succeed()
-	return len(events), nil
 }
 
-// ship sends events to the sink. When the sink rejects a batch for good, the
-// batch is split in halves and each half retried, so that only the events
-// the sink refuses on their own are given up (returned as rejected, with
-// the sink's error); the rest are delivered.
-func (u *Uploader) ship(ctx context.Context, events []collector.Event) (rejected []collector.Event, rejectErr, err error) {
-	err = u.sink.Ship(ctx, u.opts.CollectorID, events)
-	if err == nil || !errors.Is(err, collector.ErrRejected) {
-		return nil, nil, err
+// failRun audits a failed cycle (if even that fails, it is logged) and
+// records the failure in the uploader's health.
+func (u *Uploader) failRun(ctx context.Context, run collector.UploadRun, err error) {
+	if rerr := u.store.RecordRun(context.WithoutCancel(ctx), run); rerr != nil {
+		u.opts.Logger.Error("audit row not written", "err", rerr)
 	}
-	if len(events) == 1 {
-		return events, err, nil
+	u.fail(err)
+}
+
+// outcome is what became of a batch, event by event.
+type outcome struct {
+	delivered []collector.Event // accepted upstream
+	rejected  []collector.Event // refused for good
+	rejectErr error             // why (the first reason met)
+	pending   []collector.Event // neither: they stay in the backlog
+	err       error             // why they are pending (retryable); nil when none is
+}
+
+// ship sends events to the sink. When the sink rejects a batch for good as a
+// whole, the batch is split in halves and each half retried, so that only
+// the events the sink refuses on their own are given up; the rest are
+// delivered. A sink that answers event by event (*collector.PartialError)
+// is taken at its word. A retryable failure stops the bisection: what is
+// left stays pending.
+func (u *Uploader) ship(ctx context.Context, events []collector.Event) outcome {
+	err := u.sink.Ship(ctx, u.opts.CollectorID, events)
+	var pe *collector.PartialError
+	switch {
+	case err == nil:
+		return outcome{delivered: events}
+	case errors.As(err, &pe):
+		return partial(events, pe)
+	case !errors.Is(err, collector.ErrRejected):
+		return outcome{pending: events, err: err}
+	case len(events) == 1:
+		return outcome{rejected: events, rejectErr: err}
 	}
 	mid := len(events) / 2
-	r1, e1, err := u.ship(ctx, events[:mid])
-	if err != nil {
-		return nil, nil, err
+	o := u.ship(ctx, events[:mid])
+	if o.err != nil {
+		o.pending = append(o.pending, events[mid:]...)
+		return o
 	}
-	r2, e2, err := u.ship(ctx, events[mid:])
-	if err != nil {
-		return nil, nil, err
+	o2 := u.ship(ctx, events[mid:])
+	return outcome{
+		delivered: append(o.delivered, o2.delivered...),
+		rejected:  append(o.rejected, o2.rejected...),
+		rejectErr: cmp.Or(o.rejectErr, o2.rejectErr),
+		pending:   o2.pending,
+		err:       o2.err,
 	}
-	return append(r1, r2...), cmp.Or(e1, e2), nil
+}
+
+// partial sorts events by what the sink said of each. An event the sink
+// names neither delivered nor rejected is pending, whatever else it said.
+func partial(events []collector.Event, pe *collector.PartialError) outcome {
+	delivered := make(map[int64]bool, len(pe.Delivered))
+	for _, id := range pe.Delivered {
+		delivered[id] = true
+	}
+	rejected := make(map[int64]bool, len(pe.Rejected))
+	for _, id := range pe.Rejected {
+		rejected[id] = true
+	}
+	o := outcome{rejectErr: pe.RejectErr}
+	for _, e := range events {
+		switch {
+		case delivered[e.ID]:
+			o.delivered = append(o.delivered, e)
+		case rejected[e.ID]:
+			o.rejected = append(o.rejected, e)
+		default:
+			o.pending = append(o.pending, e)
+		}
+	}
+	if len(o.rejected) > 0 && o.rejectErr == nil {
+		o.rejectErr = collector.ErrRejected
+	}
+	if len(o.pending) > 0 {
+		o.err = cmp.Or(pe.Err, error(pe)) // a sink that left events unnamed and gave no reason
+	}
+	return o
 }
 
 func rejectedMessage(rejected []collector.Event, total int, err error) string {
@@ -315,5 +390,13 @@ func (u *Uploader) Stats() Stats {
 		EventsRejected: u.rejected.Load(),
 		Failures:       u.failures.Load(),
 		Health:         u.Health(),
+		Sink:           sinkStats(u.sink),
 	}
+}
+
+func sinkStats(s collector.Sink) any {
+	if r, ok := s.(interface{ Stats() any }); ok {
+		return r.Stats()
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"edgecollector/collector/server"
 	"edgecollector/collector/sink"
 	"edgecollector/collector/store"
@@ -21,6 +23,7 @@ type config struct {
 	sink           string
 	webhookURL     string
 	webhookTimeout time.Duration
+	nats           sink.NATSOptions
 	flakyEvery     int
 	drainTimeout   time.Duration
 	logFormat      string
@@ -69,9 +72,12 @@ Flags:
 	fs.DurationVar(&c.uploader.MaxBackoff, "upload-max-backoff", uploader.DefaultMaxBackoff, "longest wait between failing upload cycles")
 	fs.DurationVar(&c.uploader.Retention, "retention", uploader.DefaultRetention, "purge uploaded events older than this (0 = keep forever)")
 	fs.StringVar(&c.uploader.CollectorID, "collector-id", host, "this collector's identity, sent with every shipped event")
-	fs.StringVar(&c.sink, "sink", "log", "where to ship: log (JSON lines on stdout) | webhook")
+	fs.StringVar(&c.sink, "sink", "log", "where to ship: log (JSON lines on stdout) | webhook | nats (JetStream)")
 	fs.StringVar(&c.webhookURL, "webhook-url", "", "webhook `URL` (required with -sink webhook)")
 	fs.DurationVar(&c.webhookTimeout, "webhook-timeout", sink.DefaultWebhookTimeout, "timeout of one webhook delivery")
+	fs.StringVar(&c.nats.URL, "nats-url", nats.DefaultURL, "NATS server `URL`s, comma-separated (with -sink nats)")
+	fs.StringVar(&c.nats.Subject, "nats-subject", sink.DefaultNATSSubject, "subject `template` per event; {device_id}, {kind}, {collector_id} stand for whole tokens")
+	fs.StringVar(&c.nats.Stream, "nats-stream", sink.DefaultNATSStream, "JetStream `stream` capturing the subjects; created if missing")
 	fs.IntVar(&c.flakyEvery, "flaky-every", 0, "make every Nth upload fail, to demonstrate backoff and backpressure (0 = off)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", drainWait, "on shutdown, how long to finish requests and ship the backlog")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format on stderr: text | json")
@@ -152,8 +158,28 @@ Flags:
 		if c.webhookURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("webhook-url", "want an http(s) URL with -sink webhook, got %q", c.webhookURL)
 		}
+	case "nats":
+		if c.webhookURL != "" {
+			return bad("webhook-url", "given, but -sink is nats")
+		}
+		if c.nats.URL == "" {
+			return bad("nats-url", "must name a server with -sink nats")
+		}
+		if _, err := sink.ParseSubject(c.nats.Subject); err != nil {
+			return bad("nats-subject", "%q: %v", c.nats.Subject, err)
+		}
+		if c.nats.Stream == "" || strings.ContainsAny(c.nats.Stream, " \t\r\n.*>/\\") {
+			return bad("nats-stream", "%q is not a valid stream name (no white space, '.', '*', '>', '/' or '\\')", c.nats.Stream)
+		}
 	default:
-		return bad("sink", "want log or webhook, not %q", c.sink)
+		return bad("sink", "want log, webhook or nats, not %q", c.sink)
+	}
+	if c.sink != "nats" {
+		for _, f := range []string{"nats-url", "nats-subject", "nats-stream"} {
+			if set[f] {
+				return bad(f, "given, but -sink is %s (add -sink nats)", c.sink)
+			}
+		}
 	}
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)

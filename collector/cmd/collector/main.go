@@ -92,6 +92,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		out = sink.NewLog(stdout)
 	case "webhook":
 		out = sink.NewWebhook(cfg.webhookURL, cfg.webhookTimeout)
+	case "nats":
+		cfg.nats.Name = "collector " + cfg.uploader.CollectorID
+		cfg.nats.Logger = log
+		ns, err := sink.DialNATS(ctx, cfg.nats)
+		if err != nil {
+			return err
+		}
+		defer ns.Close() // after the uploader's final drain
+		out = ns
 	}
 	if cfg.flakyEvery > 0 {
 		out = &sink.Flaky{Sink: out, Every: cfg.flakyEvery}

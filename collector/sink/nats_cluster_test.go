@@ -1,0 +1,130 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
+	"edgecollector/internal/natstest"
+)
+
+// A three-node JetStream cluster on loopback, the stream replicated three
+// times; the stream's leader is shut down while the uploader drains a
+// growing backlog. Every event the collector marked uploaded (it had its
+// ack) must be in the stream, exactly once, and the backlog must drain
+// through the two survivors.
+func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster: skipped under -short")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := natstest.URLs(servers...)
+	n := dial(t, NATSOptions{URL: urls, Stream: "R3", Replicas: 3, AckTimeout: 2 * time.Second})
+
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 100, Interval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	up.Start(context.Background())
+	defer up.Stop(context.Background())
+
+	// Producers: 40 requests of 50 events, a few ms apart, so the backlog
+	// keeps moving while the node dies.
+	const requests, per = 40, 50
+	var wg sync.WaitGroup
+	wg.Add(1)
+	insertErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		for r := range requests {
+			batch := make([]collector.Event, per)
+			for i := range batch {
+				batch[i] = collector.Event{DeviceID: fmt.Sprint("dev-", i%4), Kind: "t", TS: int64(r*per + i + 1),
+					Payload: json.RawMessage(fmt.Sprintf(`{"r":%d,"i":%d}`, r, i))}
+			}
+			if _, err := st.Insert(context.Background(), batch); err != nil {
+				insertErr <- err
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+
+	// Kill the stream's leader once some events are through.
+	deadline := time.Now().Add(20 * time.Second)
+	for st.Stats().Uploaded < requests*per/4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	victim := -1
+	for i, s := range servers {
+		if s.JetStreamIsStreamLeader("$G", "R3") {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		victim = 0
+	}
+	uploadedBefore := st.Stats().Uploaded
+	natstest.Stop(servers[victim])
+	t.Logf("stopped %s, the stream leader, after %d events uploaded", servers[victim].Name(), uploadedBefore)
+
+	wg.Wait()
+	select {
+	case err := <-insertErr:
+		t.Fatal(err)
+	default:
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for st.Backlog() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := st.Backlog(); got != 0 {
+		t.Fatalf("backlog = %d 30s after the node died, want 0 (uploader %+v)", got, up.Stats())
+	}
+
+	survivor := servers[(victim+1)%3]
+	msgs := readStream(t, survivor.ClientURL(), "R3")
+	seen := map[string]int{}
+	for _, m := range msgs {
+		seen[m.Header.Get(jetstream.MsgIDHeader)]++
+	}
+	var marked []int64
+	rows, err := st.DB().Query(`SELECT id FROM events WHERE uploaded_at IS NOT NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		marked = append(marked, id)
+	}
+	rows.Close()
+	if len(marked) != requests*per {
+		t.Errorf("marked uploaded: %d, want %d", len(marked), requests*per)
+	}
+	lost, doubled := 0, 0
+	for _, id := range marked {
+		switch seen[MsgID("edge-1", id)] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			doubled++
+		}
+	}
+	if lost > 0 || doubled > 0 || len(msgs) != len(marked) {
+		t.Errorf("stream holds %d messages for %d acknowledged events: %d lost, %d doubled", len(msgs), len(marked), lost, doubled)
+	}
+	t.Logf("uploader %+v", up.Stats())
+}

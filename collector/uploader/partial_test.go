@@ -1,0 +1,165 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"edgecollector/collector"
+	"edgecollector/collector/store"
+)
+
+// perEvent is a sink that answers event by event, as one with a publish ack
+// per event does: it says which ids it took, which it refused for good, and
+// leaves the others (the "lost ack" ones) for a later cycle.
+type perEvent struct {
+	mu      sync.Mutex
+	lose    map[int64]bool // not acknowledged this time (retryable)
+	refuse  map[int64]bool // refused for good
+	taken   []int64
+	unnamed bool // name no event at all and give no reason: a buggy sink
+}
+
+func (p *perEvent) Ship(_ context.Context, _ string, events []collector.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unnamed {
+		return &collector.PartialError{}
+	}
+	pe := &collector.PartialError{}
+	for _, e := range events {
+		switch {
+		case p.refuse[e.ID]:
+			pe.Rejected = append(pe.Rejected, e.ID)
+			pe.RejectErr = errors.New("message too large")
+		case p.lose[e.ID]:
+			pe.Err = errors.New("ack timed out")
+		default:
+			pe.Delivered = append(pe.Delivered, e.ID)
+			p.taken = append(p.taken, e.ID)
+		}
+	}
+	if pe.Err == nil && len(pe.Rejected) == 0 {
+		return nil
+	}
+	return pe
+}
+
+func backlogIDs(t *testing.T, s *store.Store) []int64 {
+	t.Helper()
+	rows, err := s.DB().Query(`SELECT id FROM events WHERE uploaded_at IS NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {
+	s := newStore(t, store.Options{})
+	ids := insert(t, s, 10)
+	sink := &perEvent{lose: map[int64]bool{ids[2]: true, ids[7]: true}, refuse: map[int64]bool{ids[4]: true}}
+	u := New(s, sink, Options{CollectorID: "edge-1"})
+
+	n, err := u.Sync(context.Background())
+	if err == nil {
+		t.Fatal("a cycle with unacknowledged events succeeded")
+	}
+	if got, want := n, 8; got != want {
+		t.Errorf("left the backlog = %d, want %d (7 delivered, 1 rejected)", got, want)
+	}
+	if got, want := backlogIDs(t, s), []int64{ids[2], ids[7]}; !slices.Equal(got, want) {
+		t.Errorf("backlog = %v, want only the unacknowledged %v", got, want)
+	}
+	if h := u.Health(); h.Healthy || h.LastError == "" {
+		t.Errorf("health = %+v, want failing with the reason", h)
+	}
+	if st := u.Stats(); st.EventsShipped != 7 || st.EventsRejected != 1 {
+		t.Errorf("stats = %+v, want 7 shipped, 1 rejected", st)
+	}
+	// One row for what was marked (rejected, since one was refused), one for
+	// what stays behind.
+	if got := runs(t, s); got["rejected"] != 1 || got["failed"] != 1 || got["ok"] != 0 {
+		t.Errorf("audit rows = %v, want 1 rejected + 1 failed", got)
+	}
+	var count int
+	var first, last int64
+	s.DB().QueryRow(`SELECT event_count, first_id, last_id FROM upload_runs WHERE status = 'failed'`).Scan(&count, &first, &last)
+	if count != 2 || first != ids[2] || last != ids[7] {
+		t.Errorf("failed audit row = %d events %d-%d, want 2 events %d-%d", count, first, last, ids[2], ids[7])
+	}
+
+	// The acks come back: the next cycle ships exactly the two left.
+	sink.mu.Lock()
+	sink.lose = nil
+	sink.taken = nil
+	sink.mu.Unlock()
+	if n, err := u.Sync(context.Background()); err != nil || n != 2 {
+		t.Fatalf("second sync = %d, %v; want 2, nil", n, err)
+	}
+	if got, want := sink.taken, []int64{ids[2], ids[7]}; !slices.Equal(got, want) {
+		t.Errorf("re-shipped %v, want %v (nothing acknowledged before)", got, want)
+	}
+	if !u.Health().Healthy || s.Backlog() != 0 {
+		t.Errorf("after recovery: health %+v, backlog %d", u.Health(), s.Backlog())
+	}
+}
+
+// A sink that returns a PartialError naming nothing and giving no reason
+// must not lose the batch: every event stays, and the cycle fails.
+func TestPartialErrorNamingNothingKeepsTheBatch(t *testing.T) {
+	s := newStore(t, store.Options{})
+	insert(t, s, 4)
+	u := New(s, &perEvent{unnamed: true}, Options{CollectorID: "edge-1"})
+	if n, err := u.Sync(context.Background()); err == nil || n != 0 {
+		t.Fatalf("sync = %d, %v; want 0 and an error", n, err)
+	}
+	if got := s.Backlog(); got != 4 {
+		t.Errorf("backlog = %d, want 4", got)
+	}
+}
+
+// Bisection of a batch rejected as a whole stops at a retryable failure:
+// what was delivered before it is marked, the rest stays.
+func TestBisectionStopsAtRetryableFailure(t *testing.T) {
+	s := newStore(t, store.Options{})
+	ids := insert(t, s, 8)
+	sink := &flipSink{poison: ids[6], failFrom: 3}
+	u := New(s, sink, Options{CollectorID: "edge-1"})
+	if _, err := u.Sync(context.Background()); err == nil {
+		t.Fatal("sync succeeded; want the retryable failure")
+	}
+	// Calls: [1-8] rejected, [1-4] ok, [5-8] rejected, then down: 5-8 stay.
+	if got, want := backlogIDs(t, s), ids[4:]; !slices.Equal(got, want) {
+		t.Errorf("backlog = %v, want %v", got, want)
+	}
+}
+
+// flipSink rejects any batch holding poison, and from call failFrom on
+// fails every call as if the upstream went away.
+type flipSink struct {
+	poison   int64
+	failFrom int
+	calls    int
+}
+
+func (f *flipSink) Ship(_ context.Context, _ string, events []collector.Event) error {
+	f.calls++
+	if f.calls > f.failFrom {
+		return errors.New("upstream down")
+	}
+	for _, e := range events {
+		if e.ID == f.poison {
+			return collector.ErrRejected
+		}
+	}
+	return nil
+}
