@@ -270,8 +270,8 @@ func TestSubjectTemplate(t *testing.T) {
 		{"fleet.{collector_id}.{kind}.{device_id}", "fleet.*.*.*", "fleet.c_1.k.a_b", false},
 		{"plain", "plain", "plain", false},
 		{"t.dev-{device_id}", "", "", true}, // a placeholder must be a whole token
-		{"t.*", "", "", true},                // no wildcards
-		{"t..x", "", "", true},               // empty token
+		{"t.*", "", "", true},               // no wildcards
+		{"t..x", "", "", true},              // empty token
 		{"t.{unknown}", "", "", true},
 		{"", "", "", true},
 		{"t. x", "", "", true}, // white space

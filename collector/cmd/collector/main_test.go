@@ -44,6 +44,11 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-auth-token-file", os.DevNull}, "-auth-token-file"}, // empty
 		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert"},               // without -tls-key
 		{[]string{"-tls-cert", "/nonexistent/c", "-tls-key", "/nonexistent/k"}, "-tls-cert"},
+		{[]string{"-sink", "nats", "-nats-subject", "t.*"}, "-nats-subject"},             // a wildcard
+		{[]string{"-sink", "nats", "-nats-subject", "t.d-{device_id}"}, "-nats-subject"}, // not a whole token
+		{[]string{"-sink", "nats", "-nats-stream", "a.b"}, "-nats-stream"},
+		{[]string{"-sink", "nats", "-nats-url", ""}, "-nats-url"},
+		{[]string{"-nats-url", "nats://x:4222"}, "-nats-url"}, // given without -sink nats
 		{[]string{"-nope"}, "-nope"},
 		{[]string{"extra"}, "extra"},
 	} {
