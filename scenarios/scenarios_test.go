@@ -115,6 +115,10 @@ package scenarios
 //	                             counts and the duplicate ids, and fails on
 //	                             any loss or mismatch
 //
+// The NATS commands (natsserver, natsstream: a JetStream server embedded in
+// the test process, and the stream's side of the ledger) are documented in
+// nats_test.go.
+//
 // Every wait is bounded (10s unless told) and polls; nothing sleeps to
 // synchronise. Everything listens on 127.0.0.1 only.
 
