@@ -199,4 +199,3 @@ func shippedJSON(collectorID string, id int64, r *row) string {
 	fmt.Fprintf(&b, `,"ts":%d}`, r.ts)
 	return b.String()
 }
-
