@@ -13,6 +13,7 @@ var experimentDocs = []struct{ exp, what string }{
 	{"http", "**http**: the real collector binary driven over loopback by vegeta (as a library): the most each mode sustains with single-event and 100-event requests, and an open-loop sweep of offered rates past saturation with achieved rate, share served, and latency percentiles."},
 	{"contention", "**contention**: insert latency (p50/p90/p99/max) while a background writer loops the uploader's wide checkpoint transaction."},
 	{"disjoint", "**disjoint**: writers that each own a row range, 20-UPDATE transactions; updates/s and conflicts."},
+	{"fleet", "**fleet**: N collector processes (the binary, `-sink nats`), each under its own open-loop producer, feeding one JetStream stream on a server embedded in the harness: events/s stored in the stream, latency from each 200 to the stream, backlogs, and effectively-once (duplicates and lost acknowledged events in the stream, both must be 0)."},
 }
 
 // part is one table of a machine's section, with the figure shown under it.
@@ -30,6 +31,7 @@ var parts = []part{
 	{"http", "HTTP: latency against offered load", "Open loop, single-event requests. *Served* is the share of the requests due in the window that got a 200; latency counts from when a request was due.", (*section).httpSweepTable, "http-latency"},
 	{"contention", "Contention: inserts beside the looping checkpoint", "Latency columns are medians over repetitions; the ratio compares p99 (lower is better).", (*section).contentionTable, "contention"},
 	{"disjoint", "Disjoint-row writers", "", (*section).disjointTable, "disjoint"},
+	{"fleet", "Fleet: N collectors into one JetStream stream", "Each collector is offered the same load; medians over repetitions. Latency runs from the producer's 200 to the message's stored time in the stream (an event the uploader ships before its 200 reaches the producer counts 0). Duplicates and lost are summed over all repetitions.", (*section).fleetTable, "fleet"},
 }
 
 // figureSpec is one plot; make returns nil when there are no results for it.
@@ -43,6 +45,7 @@ var figureSpecs = []figureSpec{
 	{"http-latency", "p99 latency against offered load over HTTP, single-event requests (log-log; dashed: p50; bars: 95% CI)", (*section).sweepPlot},
 	{"contention", "Insert latency percentiles while the checkpoint loops (log scale; bars: 95% CI)", (*section).contentionPlot},
 	{"disjoint", "Disjoint 20-update transactions: updates/s per mode (bars: 95% CI)", (*section).disjointPlot},
+	{"fleet", "Fleet: events/s stored in one JetStream stream against the number of collectors (bars: 95% CI; dashed: offered)", (*section).fleetPlot},
 }
 
 // findingFuncs add sentences to the Finding, after the write-mode ones.

@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"edgecollector/bench/fleet"
 	"edgecollector/bench/httpbench"
 	"edgecollector/bench/storebench"
 	"edgecollector/collector/store"
@@ -17,14 +18,15 @@ type profile struct {
 	contention storebench.Contention
 	disjoint   storebench.Disjoint
 	http       httpbench.Config
+	fleet      fleet.Config
 }
 
 // experimentNames lists the experiments in the order a run runs them.
-var experimentNames = []string{"throughput", "http", "contention", "disjoint"}
+var experimentNames = []string{"throughput", "http", "contention", "disjoint", "fleet"}
 
 // collectorExperiments are the experiments that run the collector binary:
 // a run that includes one builds it (or takes -collector).
-var collectorExperiments = []string{"http"}
+var collectorExperiments = []string{"http", "fleet"}
 
 // profiles: full is the published run (at least 10 counted repetitions per
 // cell, under 25 minutes on 2 cores); quick is a smoke run of the same
@@ -71,6 +73,18 @@ func profiles() map[string]profile {
 			MaxBacklog: 50000,
 		},
 	}
+	// fleet: a cell starts a server and N processes, so it plans its own
+	// repetitions: 3 cells x 7 runs x ~10 s, about 4 minutes.
+	full.fleet = fleet.Config{
+		Collectors:  []int{1, 4, 8},
+		Rate:        100, // requests/s per collector
+		Batch:       10,  // events per request: 1,000 events/s offered per collector
+		MaxInFlight: 32,
+		Warm:        time.Second,
+		Dur:         5 * time.Second,
+		Reps:        6,
+		Warmup:      1,
+	}
 	quick := full
 	quick.name = "quick"
 	quick.reps, quick.warmup = 6, 1
@@ -83,5 +97,7 @@ func profiles() map[string]profile {
 	quick.http.Batches = []int{1, 100}
 	quick.http.Rates = []int{1000, 4000, 16000}
 	quick.http.Warm, quick.http.Dur = 100*time.Millisecond, 400*time.Millisecond
+	quick.fleet.Collectors = []int{1, 4}
+	quick.fleet.Warm, quick.fleet.Dur = 500*time.Millisecond, 1500*time.Millisecond
 	return map[string]profile{"full": full, "quick": quick}
 }

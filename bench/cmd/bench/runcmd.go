@@ -170,6 +170,10 @@ func buildExperiments(p profile, names []string, s *session) []*bench.Experiment
 			d := p.disjoint
 			d.DBDir = s.scratch
 			exps = append(exps, d.Experiment())
+		case "fleet":
+			f := p.fleet
+			f.DBDir, f.Binary = s.scratch, s.collectorBinary()
+			exps = append(exps, f.Experiment())
 		}
 	}
 	return exps
