@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"edgecollector/collector"
@@ -17,17 +20,22 @@ import (
 	"edgecollector/internal/natstest"
 )
 
-// A three-node JetStream cluster on loopback, the stream replicated three
-// times; the stream's leader is shut down while the uploader drains a
-// growing backlog. Every event the collector marked uploaded (it had its
+func TestMain(m *testing.M) {
+	natstest.ServeChildIfAsked() // the cluster's nodes are this binary again
+	os.Exit(m.Run())
+}
+
+// A three-node JetStream cluster on loopback, each node its own process,
+// the stream replicated three times; the stream's leader is killed with
+// SIGKILL while the uploader drains a growing backlog. Every event the collector marked uploaded (it had its
 // ack) must be in the stream, exactly once, and the backlog must drain
 // through the two survivors.
 func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three-node cluster: skipped under -short")
 	}
-	servers := natstest.RunCluster(t, 3)
-	urls := natstest.URLs(servers...)
+	nodes := natstest.RunClusterProcs(t, 3)
+	urls := natstest.ProcURLs(nodes...)
 	n := dial(t, NATSOptions{URL: urls, Stream: "R3", Replicas: 3, AckTimeout: 2 * time.Second})
 
 	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
@@ -66,18 +74,14 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	for st.Stats().Uploaded < requests*per/4 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	victim := -1
-	for i, s := range servers {
-		if s.JetStreamIsStreamLeader("$G", "R3") {
-			victim = i
-		}
-	}
+	leader := streamLeader(t, urls, "R3")
+	victim := slices.IndexFunc(nodes, func(p *natstest.Proc) bool { return p.Name == leader })
 	if victim < 0 {
-		victim = 0
+		t.Fatalf("stream leader %q is none of the nodes", leader)
 	}
 	uploadedBefore := st.Stats().Uploaded
-	natstest.Stop(servers[victim])
-	t.Logf("stopped %s, the stream leader, after %d events uploaded", servers[victim].Name(), uploadedBefore)
+	nodes[victim].Kill()
+	t.Logf("SIGKILLed %s, the stream leader, after %d events uploaded", leader, uploadedBefore)
 
 	wg.Wait()
 	select {
@@ -93,8 +97,8 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 		t.Fatalf("backlog = %d 30s after the node died, want 0 (uploader %+v)", got, up.Stats())
 	}
 
-	survivor := servers[(victim+1)%3]
-	msgs := readStream(t, survivor.ClientURL(), "R3")
+	survivor := nodes[(victim+1)%3]
+	msgs := readStream(t, survivor.URL, "R3")
 	seen := map[string]int{}
 	for _, m := range msgs {
 		seen[m.Header.Get(jetstream.MsgIDHeader)]++
@@ -127,4 +131,29 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 		t.Errorf("stream holds %d messages for %d acknowledged events: %d lost, %d doubled", len(msgs), len(marked), lost, doubled)
 	}
 	t.Logf("uploader %+v", up.Stats())
+}
+
+// streamLeader names the server that leads stream's replicas.
+func streamLeader(t *testing.T, url, stream string) string {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := s.CachedInfo()
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		t.Fatalf("stream %s has no cluster leader: %+v", stream, info.Cluster)
+	}
+	return info.Cluster.Leader
 }

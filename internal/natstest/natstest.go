@@ -1,7 +1,7 @@
-// Package natstest runs real NATS servers with JetStream, embedded in the
-// calling process, on loopback: one for the sink's tests, the scenarios and
-// the fleet experiment, or a three-node cluster. It is a test helper: the
-// collector itself never imports it.
+// Package natstest runs real NATS servers with JetStream on loopback:
+// embedded in the calling process (the sink's tests, the scenarios, the
+// fleet experiment), or as child processes that a test can SIGKILL (a
+// three-node cluster). It is a test helper: the collector never imports it.
 package natstest
 
 import (
@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -128,51 +127,4 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// RunCluster starts a JetStream cluster of n members on loopback, each on
-// its own temp store, and waits until it has a meta leader. The members are
-// shut down at cleanup (Stop on one already stopped is fine).
-func RunCluster(tb testing.TB, n int) []*server.Server {
-	tb.Helper()
-	ports, err := FreePorts(n)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
-	dir := tb.TempDir()
-	servers := make([]*server.Server, n)
-	for i := range n {
-		servers[i] = RunOpts(tb, Options{
-			Dir:     filepath.Join(dir, fmt.Sprint("n", i)),
-			Name:    fmt.Sprint("n", i),
-			Cluster: &Cluster{Name: "edge", Port: ports[i], Routes: routes},
-		})
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, s := range servers {
-			if s.JetStreamIsLeader() {
-				return servers
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tb.Fatal("nats cluster: no JetStream meta leader in 20s")
-	return nil
-}
-
-// URLs is the client URLs of servers, comma-separated, as -nats-url takes them.
-func URLs(servers ...*server.Server) string {
-	s := ""
-	for i, srv := range servers {
-		if i > 0 {
-			s += ","
-		}
-		s += srv.ClientURL()
-	}
-	return s
 }
