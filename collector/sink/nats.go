@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -132,7 +133,7 @@ func DialNATS(ctx context.Context, o NATSOptions) (*NATS, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats sink: connect to %s: %w", o.URL, err)
+		return nil, fmt.Errorf("nats sink: connect to %s: %w", redact(o.URL), err)
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
@@ -230,7 +231,7 @@ func MsgID(collectorID string, eventID int64) string {
 func (n *NATS) Ship(ctx context.Context, collectorID string, events []collector.Event) error {
 	if !n.nc.IsConnected() {
 		// Fail fast: the client would buffer the publishes and time out.
-		return fmt.Errorf("nats: not connected to %s (%s); reconnecting", n.opts.URL, n.nc.Status())
+		return fmt.Errorf("nats: not connected to %s (%s)", redact(n.opts.URL), n.nc.Status())
 	}
 	type sent struct {
 		id  int64
@@ -302,6 +303,19 @@ func permanent(err error) bool {
 		return true
 	}
 	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum)
+}
+
+// redact hides the credentials of the server URLs in urls (comma-separated),
+// which end up in logs, /healthz and audit rows.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Subject templates.

@@ -299,6 +299,13 @@ func TestSubjectTemplate(t *testing.T) {
 	}
 }
 
+func TestRedactHidesCredentials(t *testing.T) {
+	got := redact("nats://alice:s3cret@10.0.0.1:4222, nats://10.0.0.2:4222,tls://tok@h:1")
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "tok@") || !strings.Contains(got, "nats://10.0.0.2:4222") {
+		t.Errorf("redact = %q", got)
+	}
+}
+
 func TestStreamCovers(t *testing.T) {
 	for _, tc := range []struct {
 		have []string
