@@ -216,6 +216,7 @@ func TestNATSDialRefusesWithAClearMessage(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q\nwant it to contain %q", err, tc.want)
 			}
+			t.Log(err) // as the operator reads it
 		})
 	}
 }
