@@ -55,18 +55,24 @@ const (
 )
 
 var (
-	unitEvents    = results.Unit{Name: "events/s", Better: 1}
-	unitOffered   = results.Unit{Name: "offered-events/s", Better: 0}
-	unitP50       = results.Unit{Name: "p50-ns/event", Better: -1}
-	unitP99       = results.Unit{Name: "p99-ns/event", Better: -1}
-	unitPeakBL    = results.Unit{Name: "peak-backlog-events", Better: -1}
-	unitMeanBL    = results.Unit{Name: "mean-backlog-events", Better: -1}
-	unitDrain     = results.Unit{Name: "drain-ns", Better: -1}
-	unitDups      = results.Unit{Name: "duplicates", Better: -1}
-	unitLost      = results.Unit{Name: "lost-events", Better: -1}
-	unitReships   = results.Unit{Name: "reships-dropped", Better: 0}
-	unitRefused   = results.Unit{Name: "refused-requests", Better: -1}
-	allUnits      = []results.Unit{unitEvents, unitOffered, unitP50, unitP99, unitPeakBL, unitMeanBL, unitDrain, unitDups, unitLost, unitReships, unitRefused}
+	unitEvents  = results.Unit{Name: "events/s", Better: 1}
+	unitOffered = results.Unit{Name: "offered-events/s", Better: 0}
+	unitP50     = results.Unit{Name: "p50-ns/event", Better: -1}
+	unitP99     = results.Unit{Name: "p99-ns/event", Better: -1}
+	unitPeakBL  = results.Unit{Name: "peak-backlog-events", Better: -1}
+	unitMeanBL  = results.Unit{Name: "mean-backlog-events", Better: -1}
+	unitDrain   = results.Unit{Name: "drain-ns", Better: -1}
+	unitDups    = results.Unit{Name: "duplicates", Better: -1}
+	unitLost    = results.Unit{Name: "lost-events", Better: -1}
+	unitReships = results.Unit{Name: "reships-dropped", Better: 0}
+	unitRefused = results.Unit{Name: "refused-requests", Better: -1}
+	// The backlog over time: the mean per collector in each quarter of the
+	// measured window (a growing backlog is a fleet that does not keep up).
+	unitQuarters = []results.Unit{
+		{Name: "backlog-q1-events", Better: -1}, {Name: "backlog-q2-events", Better: -1},
+		{Name: "backlog-q3-events", Better: -1}, {Name: "backlog-q4-events", Better: -1},
+	}
+	allUnits      = append([]results.Unit{unitEvents, unitOffered, unitP50, unitP99, unitPeakBL, unitMeanBL, unitDrain, unitDups, unitLost, unitReships, unitRefused}, unitQuarters...)
 	startTimeout  = 15 * time.Second
 	stopTimeout   = 30 * time.Second
 	drainTimeout  = 30 * time.Second
@@ -112,6 +118,12 @@ type ack struct {
 	win bool  // the request was sent in the measured window
 }
 
+// sample is one reading of a collector's backlog.
+type sample struct {
+	at      time.Time
+	backlog int64
+}
+
 // member is one collector of the fleet with its producer's record.
 type member struct {
 	*collector
@@ -119,7 +131,7 @@ type member struct {
 	acks    []ack
 	refused atomic.Int64 // answered other than 200, or failed
 	skipped atomic.Int64 // not sent: MaxInFlight already in flight
-	backlog []int64      // sampled in the window
+	backlog []sample     // sampled in the window
 	peak    int64
 }
 
@@ -390,8 +402,8 @@ func sampleBacklogs(ctx context.Context, client *http.Client, fleet []*member, w
 			}
 			m.mu.Lock()
 			m.peak = max(m.peak, st.Store.Backlog)
-			if !time.Now().Before(winFrom) {
-				m.backlog = append(m.backlog, st.Store.Backlog)
+			if now := time.Now(); !now.Before(winFrom) {
+				m.backlog = append(m.backlog, sample{now, st.Store.Backlog})
 			}
 			m.mu.Unlock()
 		}
@@ -444,13 +456,17 @@ func (cfg Config) tally(fleet []*member, msgs []natstest.Msg, winFrom, winTo tim
 	var refused, skipped int64
 	var peak int64
 	var blSum, blN int64
+	var qSum, qN [4]int64
 	for _, m := range fleet {
 		refused += m.refused.Load()
 		skipped += m.skipped.Load()
 		peak = max(peak, m.peak)
 		for _, b := range m.backlog {
-			blSum += b
+			blSum += b.backlog
 			blN++
+			q := min(int(4*b.at.Sub(winFrom)/winTo.Sub(winFrom)), 3)
+			qSum[q] += b.backlog
+			qN[q]++
 		}
 		for _, a := range m.acks {
 			acked++
@@ -493,6 +509,11 @@ func (cfg Config) tally(fleet []*member, msgs []natstest.Msg, winFrom, winTo tim
 		{Value: float64(lost), Unit: unitLost.Name},
 		{Value: float64(reships), Unit: unitReships.Name},
 		{Value: float64(refused + skipped), Unit: unitRefused.Name},
+	}
+	for q, u := range unitQuarters {
+		if qN[q] > 0 {
+			s.Values = append(s.Values, results.Value{Value: round(float64(qSum[q]) / float64(qN[q])), Unit: u.Name})
+		}
 	}
 	return s
 }

@@ -1,10 +1,14 @@
 package report
 
 import (
+	"fmt"
 	"image/color"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
+
+	"edgecollector/bench/results"
 )
 
 // The fleet experiment: N collector processes feeding one JetStream stream.
@@ -17,7 +21,7 @@ func (s *section) fleetTable() string {
 		return ""
 	}
 	t := newTable("collectors", "offered events/s", "into the stream, events/s (95% CI)", "p50 200→stream", "p99 200→stream",
-		"mean backlog per collector", "peak backlog", "drain after load", "duplicates", "lost")
+		"mean backlog per collector", "by quarter of the window", "peak backlog", "drain after load", "refused or skipped requests", "duplicates", "lost")
 	for _, w := range configs(f, fleetName) {
 		n := get(w, "collectors")
 		sum := stat(f, fleetName, "events/s", "group", w)
@@ -30,12 +34,24 @@ func (s *section) fleetTable() string {
 			seconds(median(f, fleetName, "p50-sec/event", "group", w)),
 			seconds(median(f, fleetName, "p99-sec/event", "group", w)),
 			count(median(f, fleetName, "mean-backlog-events", "group", w)),
+			quarters(f, w),
 			count(median(f, fleetName, "peak-backlog-events", "group", w)),
 			seconds(median(f, fleetName, "drain-sec", "group", w)),
+			count(sumOf(f.Sample(fleetName, "refused-requests", withMode(w, "group")...))),
 			count(sumOf(f.Sample(fleetName, "duplicates", withMode(w, "group")...))),
 			count(sumOf(f.Sample(fleetName, "lost-events", withMode(w, "group")...))))
 	}
 	return t.String()
+}
+
+// quarters is the median backlog per collector in each quarter of the
+// window, "q1 / q2 / q3 / q4": the backlog over time in one cell.
+func quarters(f *results.File, w []results.KV) string {
+	var qs []string
+	for q := 1; q <= 4; q++ {
+		qs = append(qs, count(median(f, fleetName, fmt.Sprintf("backlog-q%d-events", q), "group", w)))
+	}
+	return strings.Join(qs, " / ")
 }
 
 func sumOf(xs []float64) float64 {
