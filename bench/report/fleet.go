@@ -20,7 +20,7 @@ func (s *section) fleetTable() string {
 	if f == nil {
 		return ""
 	}
-	t := newTable("collectors", "offered events/s", "into the stream, events/s (95% CI)", "p50 200→stream", "p99 200→stream",
+	t := newTable("collectors", "offered events/s", "acknowledged events/s", "into the stream, events/s (95% CI)", "p50 200→stream", "p99 200→stream",
 		"mean backlog per collector", "by quarter of the window", "peak backlog", "drain after load", "refused or skipped requests", "duplicates", "lost")
 	for _, w := range configs(f, fleetName) {
 		n := get(w, "collectors")
@@ -30,6 +30,7 @@ func (s *section) fleetTable() string {
 		}
 		t.add(n,
 			count(median(f, fleetName, "offered-events/s", "group", w)),
+			count(median(f, fleetName, "acked-events/s", "group", w)),
 			withCI(sum, count),
 			seconds(median(f, fleetName, "p50-sec/event", "group", w)),
 			seconds(median(f, fleetName, "p99-sec/event", "group", w)),

@@ -31,7 +31,7 @@ var parts = []part{
 	{"http", "HTTP: latency against offered load", "Open loop, single-event requests. *Served* is the share of the requests due in the window that got a 200; latency counts from when a request was due.", (*section).httpSweepTable, "http-latency"},
 	{"contention", "Contention: inserts beside the looping checkpoint", "Latency columns are medians over repetitions; the ratio compares p99 (lower is better).", (*section).contentionTable, "contention"},
 	{"disjoint", "Disjoint-row writers", "", (*section).disjointTable, "disjoint"},
-	{"fleet", "Fleet: N collectors into one JetStream stream", "Each collector is offered the same load; medians over repetitions. Latency runs from the producer's 200 to the message's stored time in the stream (an event the uploader ships before its 200 reaches the producer counts 0). The backlog by quarter of the window shows whether it grows (a fleet that does not keep up) or holds. Refused, duplicates and lost are summed over all repetitions.", (*section).fleetTable, "fleet"},
+	{"fleet", "Fleet: N collectors into one JetStream stream", "Each collector is offered the same load; medians over repetitions. *Acknowledged* is what the producers got 200s for (on a busy box they can fall short of the offer); *into the stream* is what the stream stored in the same window. Latency runs from the producer's 200 to the message's stored time in the stream (an event the uploader ships before its 200 reaches the producer counts 0). The backlog by quarter of the window shows whether it grows (a fleet that does not keep up) or holds. Refused, duplicates and lost are summed over all repetitions.", (*section).fleetTable, "fleet"},
 }
 
 // figureSpec is one plot; make returns nil when there are no results for it.
