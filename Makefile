@@ -56,9 +56,11 @@ clean: ## remove build output
 # --- research harness (bench/): reproduce, report, gate -------------------
 # make reproduce            full run of every experiment, then the report (~16 min on 2 cores)
 # make reproduce QUICK=1    the same pipeline as a smoke run, a few minutes
+# make reproduce SKIP=a,b   leave experiments out (e.g. SKIP=peer when time is short)
 # BENCH_FLAGS passes flags to `bench run`/`bench gate`, e.g. BENCH_FLAGS=-allow-busy
 BENCH_BIN   := bin/bench
 QUICK       ?=
+SKIP        ?=
 BENCH_FLAGS ?=
 
 .PHONY: bench-bin
@@ -66,7 +68,7 @@ bench-bin:
 	$(GO) build -o $(BENCH_BIN) ./bench/cmd/bench
 
 reproduce: build bench-bin ## measure every experiment into results/ and regenerate reports/ (QUICK=1: smoke run)
-	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) $(BENCH_FLAGS)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) $(if $(SKIP),-skip $(SKIP)) -collector $(BIN) $(BENCH_FLAGS)
 	./$(BENCH_BIN) report
 
 report: bench-bin ## regenerate reports/ from the raw results under results/ (deterministic)

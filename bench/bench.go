@@ -63,6 +63,10 @@ type Experiment struct {
 	Plan  string // what the cells do, in a sentence or two, for machine.json and the report
 	Units []results.Unit
 	Cells []Cell
+	// Reps and Warmup, when Reps > 0, replace the run's counted and warm-up
+	// repetitions for this experiment: long experiments (a crash torture, a
+	// soak) plan their own few, long repetitions.
+	Reps, Warmup int
 	// Close releases what the cells share; it may be nil.
 	Close func() error
 }

@@ -25,12 +25,22 @@ type Runner struct {
 // Plan returns how many cell runs the experiments take and their planned cost.
 func Plan(exps []*Experiment, reps, warmup int) (runs int, cost time.Duration) {
 	for _, e := range exps {
+		n, w := e.Repetitions(reps, warmup)
 		for _, c := range e.Cells {
-			runs += reps + warmup
-			cost += time.Duration(reps+warmup) * c.Cost
+			runs += n + w
+			cost += time.Duration(n+w) * c.Cost
 		}
 	}
 	return runs, cost
+}
+
+// Repetitions returns the experiment's counted and warm-up repetitions: its own
+// when it sets them, else the run's.
+func (e *Experiment) Repetitions(reps, warmup int) (int, int) {
+	if e.Reps > 0 {
+		return e.Reps, e.Warmup
+	}
+	return reps, warmup
 }
 
 // Run runs each experiment in turn. Within an experiment every repetition
@@ -51,6 +61,12 @@ func (r *Runner) Run(ctx context.Context, exps []*Experiment) (err error) {
 		r.Meta.Run.Experiments = append(r.Meta.Run.Experiments, e.Name)
 		r.Meta.Run.Cells += len(e.Cells)
 		r.Meta.Run.Plan[e.Name] = e.Plan
+		if e.Reps > 0 {
+			if r.Meta.Run.ExperimentReps == nil {
+				r.Meta.Run.ExperimentReps = make(map[string][2]int)
+			}
+			r.Meta.Run.ExperimentReps[e.Name] = [2]int{e.Reps, e.Warmup}
+		}
 	}
 	if err := results.WriteMeta(r.Dir, r.Meta); err != nil {
 		return err
@@ -84,9 +100,10 @@ func (r *Runner) Run(ctx context.Context, exps []*Experiment) (err error) {
 func (r *Runner) runExperiment(ctx context.Context, e *Experiment) error {
 	file := &results.File{Header: r.Header, Units: e.Units}
 	path := filepath.Join(r.Dir, e.Name+".txt")
-	total := r.Warmup + r.Reps
+	reps, warmup := e.Repetitions(r.Reps, r.Warmup)
+	total := warmup + reps
 	for rep := range total {
-		warm := rep < r.Warmup
+		warm := rep < warmup
 		for i := range e.Cells {
 			c := &e.Cells[i]
 			if err := ctx.Err(); err != nil {

@@ -110,3 +110,29 @@ func TestCellSeed(t *testing.T) {
 		t.Error("the run's seed does not matter")
 	}
 }
+
+func TestRunnerExperimentOwnReps(t *testing.T) {
+	var order []string
+	r := newRunner(t)
+	e := fakeExperiment(&order, -1)
+	e.Reps, e.Warmup = 2, 0
+	if runs, _ := Plan([]*Experiment{e}, r.Reps, r.Warmup); runs != 6 {
+		t.Errorf("Plan: %d cell runs, want 6 (2 repetitions, no warm-up, 3 cells)", runs)
+	}
+	if err := r.Run(context.Background(), []*Experiment{e}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(order, ""), "ABCABC"; got != want {
+		t.Errorf("run order %s, want %s", got, want)
+	}
+	run, err := results.ReadRun(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(run.Files["fake"].Points); n != 6 {
+		t.Errorf("%d points counted, want 6", n)
+	}
+	if got := run.Meta.Run.ExperimentReps["fake"]; got != [2]int{2, 0} {
+		t.Errorf("machine.json experiment_reps = %v, want [2 0]", got)
+	}
+}

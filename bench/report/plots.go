@@ -45,16 +45,8 @@ func colorOf(mode string) color.Color {
 
 // plots renders the section's figures into files (path -> bytes).
 func (s *section) plots(files map[string][]byte) error {
-	for _, f := range []struct {
-		name, caption string
-		make          func() (*plot.Plot, error)
-	}{
-		{"throughput", "Durable events/s against producers, per mode (log-log; bars: 95% CI of the median; dashed: indexed)", s.throughputPlot},
-		{"http-latency", "p99 latency against offered load over HTTP, single-event requests (log-log; dashed: p50; bars: 95% CI)", s.sweepPlot},
-		{"contention", "Insert latency percentiles while the checkpoint loops (log scale; bars: 95% CI)", s.contentionPlot},
-		{"disjoint", "Disjoint 20-update transactions: updates/s per mode (bars: 95% CI)", s.disjointPlot},
-	} {
-		p, err := f.make()
+	for _, f := range figureSpecs {
+		p, err := f.make(s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}

@@ -44,17 +44,14 @@ func readme(sections []*section, nRuns int) []byte {
 
 	p("## What was measured\n\n")
 	m := primary.run.Meta
-	for _, e := range []struct{ name, what string }{
-		{"throughput", "**throughput**: the store in-process; durable single-event inserts by 1 to 64 producers; events/s, p50/p99 per insert, and fairness between producers (Jain's index, 1 = perfectly fair; and the least over the most served producer)."},
-		{"http", "**http**: the real collector binary driven over loopback by vegeta (as a library): the most each mode sustains with single-event and 100-event requests, and an open-loop sweep of offered rates past saturation with achieved rate, share served, and latency percentiles."},
-		{"contention", "**contention**: insert latency (p50/p90/p99/max) while a background writer loops the uploader's wide checkpoint transaction."},
-		{"disjoint", "**disjoint**: writers that each own a row range, 20-UPDATE transactions; updates/s and conflicts."},
-	} {
+	for _, e := range experimentDocs {
+		r := primary.runOf(e.exp)
+		if r == nil {
+			continue
+		}
 		p("- %s", e.what)
-		if plan, ok := m.Run.Plan[e.name]; ok {
+		if plan, ok := r.Meta.Run.Plan[e.exp]; ok {
 			p(" %s", plan)
-		} else {
-			p(" (not in this run)")
 		}
 		p("\n")
 	}
@@ -112,10 +109,11 @@ func readme(sections []*section, nRuns int) []byte {
 	p("```sh\n")
 	p("make reproduce          # full run + report: every experiment, 10 counted repetitions (about 16 minutes on an idle 2-core machine)\n")
 	p("make reproduce QUICK=1  # smoke run of the same pipeline, a few minutes\n")
+	p("make reproduce SKIP=peer # leave experiments out when time is short\n")
 	p("make report             # regenerate reports/ from results/ only\n")
 	p("make gate               # quick interleaved run; checks the mode ratios against bench/gates.txt\n")
 	p("```\n\n")
-	p("A run writes `results/<machine>/<timestamp>/`: one Go benchmark format file per experiment and `machine.json`. benchstat reads the files directly, for example `go run golang.org/x/perf/cmd/benchstat@latest -col mode -row producers results/<machine>/<timestamp>/throughput.txt`. The report shows, for each machine, its newest complete full run (or, lacking one, its newest run).\n")
+	p("A run writes `results/<machine>/<timestamp>/`: one Go benchmark format file per experiment and `machine.json`. benchstat reads the files directly, for example `go run golang.org/x/perf/cmd/benchstat@latest -col mode -row producers results/<machine>/<timestamp>/throughput.txt`. The report shows, for each machine and each experiment, the newest complete full run that measured it (or, lacking one, the newest run that did): an experiment rerun alone (`bench run <experiment>`) replaces only its own tables.\n")
 	return []byte(b.String())
 }
 
@@ -143,27 +141,47 @@ func (s *section) write(b *strings.Builder) {
 		}
 		p("\n")
 	}
-	for _, part := range []struct{ title, intro, table, fig string }{
-		{"Throughput (in-process, durable inserts)", "Events/s with the median's 95% CI; latency and fairness columns are medians over repetitions.", s.throughputTable(), "throughput"},
-		{"HTTP: the most each mode sustains", "The collector binary, closed loop (each connection sends its next request when the last is answered).", s.httpMaxTable(), ""},
-		{"HTTP: latency against offered load", "Open loop, single-event requests. *Served* is the share of the requests due in the window that got a 200; latency counts from when a request was due.", s.httpSweepTable(), "http-latency"},
-		{"Contention: inserts beside the looping checkpoint", "Latency columns are medians over repetitions; the ratio compares p99 (lower is better).", s.contentionTable(), "contention"},
-		{"Disjoint-row writers", "", s.disjointTable(), "disjoint"},
-	} {
-		if part.table == "" {
+	noted := map[*results.Run]bool{s.run: true}
+	for _, part := range parts {
+		table := part.table(s)
+		if table == "" {
 			continue
 		}
 		p("### %s\n\n", part.title)
+		if r := s.runOf(part.exp); r != nil && !noted[r] {
+			noted[r] = true
+			p("%s\n\n", s.runNote(r))
+		}
 		if part.intro != "" {
 			p("%s\n\n", part.intro)
 		}
-		p("%s\n", part.table)
+		p("%s\n", table)
 		for _, f := range s.figures {
 			if f.name == part.fig {
 				p("![%s](%s/%s.png)\n\n*%s.* [SVG](%s/%s.svg)\n\n", f.caption, s.id, f.name, f.caption, s.id, f.name)
 			}
 		}
 	}
+}
+
+// runNote introduces results that come from another run than the
+// section's primary one: an experiment rerun alone.
+func (s *section) runNote(r *results.Run) string {
+	m := r.Meta
+	var b strings.Builder
+	fmt.Fprintf(&b, "*From run `%s`: profile %s, %s, %s.", s.relPath(r), m.Run.Profile, m.Run.Started, durationOf(m.Run.Seconds))
+	if !m.Run.Complete {
+		b.WriteString(" **Incomplete**: the run stopped before its plan ended.")
+	}
+	if m.Load.Busy {
+		fmt.Fprintf(&b, " **Measured on a busy machine**: %s.", m.Load.Note)
+	}
+	fmt.Fprintf(&b, " Other processes used %s of the CPUs during it.", fraction(m.Load.ForeignCPU))
+	for _, f := range m.Failures {
+		fmt.Fprintf(&b, " **Correctness check failed:** %s.", f)
+	}
+	b.WriteString("*")
+	return b.String()
 }
 
 // summary is the finding in two sentences, from the 16-producer cells.
@@ -299,12 +317,28 @@ func (s *section) findings() []string {
 				ratio(r.Center), ci(r.Summary, ratio), verdict(r, "faster", "slower")))
 		}
 	}
-	if n := len(s.run.Meta.Failures); n > 0 {
-		out = append(out, fmt.Sprintf("**%d correctness check(s) failed** in this run; see below.", n))
+	for _, f := range findingFuncs {
+		out = append(out, f(s)...)
+	}
+	if n := s.failures(); n > 0 {
+		out = append(out, fmt.Sprintf("**%d correctness check(s) failed** in the runs shown; see below.", n))
 	} else {
 		out = append(out, "**No acknowledged event was lost**: every cell's count of acknowledged writes matched the database.")
 	}
 	return out
+}
+
+// failures counts the failed correctness checks of every run the section shows.
+func (s *section) failures() int {
+	n := 0
+	seen := make(map[*results.Run]bool)
+	for _, r := range s.byExp {
+		if !seen[r] {
+			seen[r] = true
+			n += len(r.Meta.Failures)
+		}
+	}
+	return n
 }
 
 // side is +1 when a ratio's interval lies above 1, -1 below, 0 otherwise.

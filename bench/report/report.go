@@ -38,13 +38,12 @@ func Generate(resultsDir, outDir string) error {
 		}
 		runs = append(runs, r)
 	}
-	sel := selectRuns(runs)
 	files := make(map[string][]byte) // path relative to outDir -> content
 	var sections []*section
-	for _, r := range sel {
-		s := newSection(r, resultsDir)
+	for _, m := range selectRuns(runs) {
+		s := newSection(m.primary, m.byExp, resultsDir)
 		if err := s.plots(files); err != nil {
-			return fmt.Errorf("plots for %s: %w", r.Dir, err)
+			return fmt.Errorf("plots for %s: %w", m.primary.Dir, err)
 		}
 		sections = append(sections, s)
 	}
@@ -52,10 +51,21 @@ func Generate(resultsDir, outDir string) error {
 	return replaceDir(outDir, files)
 }
 
-// selectRuns picks one run per machine: its newest complete full run, or
-// failing that its newest run of any kind (a QUICK smoke run, say), which
-// the report labels as such. Machines come in sorted order.
-func selectRuns(runs []*results.Run) []*results.Run {
+// machineRuns is what the report shows of one machine: for each
+// experiment, the run it comes from, and the primary run (the one of the
+// throughput experiment, or failing that the newest) that the machine's
+// section is headed by.
+type machineRuns struct {
+	primary *results.Run
+	byExp   map[string]*results.Run
+}
+
+// selectRuns picks, per machine and per experiment, the newest complete full
+// run that measured the experiment, or failing that the newest run of any
+// kind that did (a QUICK smoke run, say), which the report labels as such.
+// So an experiment rerun alone (`bench run torture`) replaces only its own
+// part of the report. Machines come in sorted order.
+func selectRuns(runs []*results.Run) []machineRuns {
 	byMachine := make(map[string][]*results.Run)
 	var machines []string
 	for _, r := range runs {
@@ -66,18 +76,26 @@ func selectRuns(runs []*results.Run) []*results.Run {
 		byMachine[id] = append(byMachine[id], r)
 	}
 	slices.Sort(machines)
-	var sel []*results.Run
+	var sel []machineRuns
 	for _, m := range machines {
 		rs := byMachine[m]
 		slices.SortFunc(rs, func(a, b *results.Run) int { return strings.Compare(a.Dir, b.Dir) })
-		pick := rs[len(rs)-1]
-		for i := len(rs) - 1; i >= 0; i-- {
-			if rs[i].Meta.Run.Profile == "full" && rs[i].Meta.Run.Complete {
-				pick = rs[i]
-				break
+		mr := machineRuns{byExp: make(map[string]*results.Run)}
+		for i := len(rs) - 1; i >= 0; i-- { // newest first
+			r := rs[i]
+			full := r.Meta.Run.Profile == "full" && r.Meta.Run.Complete
+			for exp := range r.Files {
+				have, ok := mr.byExp[exp]
+				if !ok || (full && !(have.Meta.Run.Profile == "full" && have.Meta.Run.Complete)) {
+					mr.byExp[exp] = r
+				}
 			}
 		}
-		sel = append(sel, pick)
+		mr.primary = rs[len(rs)-1]
+		if r, ok := mr.byExp["throughput"]; ok {
+			mr.primary = r
+		}
+		sel = append(sel, mr)
 	}
 	return sel
 }

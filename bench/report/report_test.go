@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,23 +158,42 @@ func TestNoResults(t *testing.T) {
 }
 
 func TestSelectRuns(t *testing.T) {
-	run := func(machine, ts, profile string, complete bool) *results.Run {
-		return &results.Run{Dir: filepath.Join("results", machine, ts),
+	run := func(machine, ts, profile string, complete bool, exps ...string) *results.Run {
+		r := &results.Run{Dir: filepath.Join("results", machine, ts), Files: make(map[string]*results.File),
 			Meta: results.Meta{MachineID: machine, Run: results.RunInfo{Profile: profile, Complete: complete}}}
+		for _, e := range exps {
+			r.Files[e] = &results.File{}
+		}
+		return r
 	}
 	got := selectRuns([]*results.Run{
-		run("b", "3", "quick", true),
-		run("a", "1", "full", true),
-		run("a", "2", "quick", true), // newer, but a smoke run
-		run("a", "3", "full", false), // newer, but incomplete
-		run("b", "1", "quick", true), // b has no full run: its newest of any kind
+		run("b", "3", "quick", true, "throughput"),
+		run("a", "1", "full", true, "throughput", "http"),
+		run("a", "2", "quick", true, "throughput", "http"), // newer, but a smoke run
+		run("a", "3", "full", false, "throughput"),         // newer, but incomplete
+		run("a", "4", "full", true, "torture"),             // an experiment rerun alone
+		run("a", "5", "quick", true, "soak"),               // the only run of soak: shown, labelled
+		run("b", "1", "quick", true, "throughput"),         // b has no full run: its newest of any kind
 	})
-	var dirs []string
-	for _, r := range got {
-		dirs = append(dirs, filepath.ToSlash(r.Dir))
+	var picks []string
+	for _, m := range got {
+		line := filepath.ToSlash(m.primary.Dir)
+		var exps []string
+		for e := range m.byExp {
+			exps = append(exps, e)
+		}
+		slices.Sort(exps)
+		for _, e := range exps {
+			line += " " + e + "=" + filepath.Base(m.byExp[e].Dir)
+		}
+		picks = append(picks, line)
 	}
-	if got, want := strings.Join(dirs, " "), "results/a/1 results/b/3"; got != want {
-		t.Errorf("selected %s, want %s", got, want)
+	want := []string{
+		"results/a/1 http=1 soak=5 throughput=1 torture=4",
+		"results/b/3 throughput=3",
+	}
+	if got := strings.Join(picks, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("selected\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 	}
 }
 

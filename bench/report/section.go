@@ -13,23 +13,43 @@ import (
 // baseline is the mode every ratio is taken against.
 const baseline = "serialized"
 
-// section is the report of one machine's selected run.
+// section is the report of one machine: its primary run and, per
+// experiment, the run the experiment's results come from.
 type section struct {
-	run     *results.Run
-	id      string
-	path    string   // the run directory as the reader finds it, slash-separated
-	figures []figure // rendered plots, in order
+	run        *results.Run // primary: heads the section
+	byExp      map[string]*results.Run
+	id         string
+	path       string // the primary run's directory as the reader finds it, slash-separated
+	resultsDir string
+	figures    []figure // rendered plots, in order
 }
 
-func newSection(r *results.Run, resultsDir string) *section {
-	rel, err := filepath.Rel(filepath.Dir(filepath.Clean(resultsDir)), r.Dir)
+func newSection(primary *results.Run, byExp map[string]*results.Run, resultsDir string) *section {
+	s := &section{run: primary, byExp: byExp, id: primary.Meta.MachineID, resultsDir: resultsDir}
+	s.path = s.relPath(primary)
+	return s
+}
+
+// relPath is a run's directory as the reader of the report finds it.
+func (s *section) relPath(r *results.Run) string {
+	rel, err := filepath.Rel(filepath.Dir(filepath.Clean(s.resultsDir)), r.Dir)
 	if err != nil {
 		rel = r.Dir
 	}
-	return &section{run: r, id: r.Meta.MachineID, path: filepath.ToSlash(rel)}
+	return filepath.ToSlash(rel)
 }
 
-func (s *section) file(exp string) *results.File { return s.run.Files[exp] }
+// file returns the results of experiment exp, from the run selected for it,
+// or nil when no run on this machine measured it.
+func (s *section) file(exp string) *results.File {
+	if r := s.runOf(exp); r != nil {
+		return r.Files[exp]
+	}
+	return nil
+}
+
+// runOf returns the run experiment exp's results come from, or nil.
+func (s *section) runOf(exp string) *results.Run { return s.byExp[exp] }
 
 // where is the configuration of p without its mode: what identifies a
 // comparison between modes.

@@ -49,13 +49,16 @@ type RunInfo struct {
 	Profile     string   `json:"profile"` // full, quick or gate
 	Experiments []string `json:"experiments"`
 	Seed        uint64   `json:"seed"`
-	Reps        int      `json:"reps"`    // counted repetitions per cell
-	Warmup      int      `json:"warmup"`  // leading repetitions measured and dropped
-	Cells       int      `json:"cells"`   // cells per repetition, all experiments
-	Started     string   `json:"started"` // RFC 3339, UTC
-	Finished    string   `json:"finished,omitempty"`
-	Seconds     float64  `json:"seconds,omitempty"`
-	Complete    bool     `json:"complete"` // every planned repetition ran
+	Reps        int      `json:"reps"`   // counted repetitions per cell
+	Warmup      int      `json:"warmup"` // leading repetitions measured and dropped
+	// ExperimentReps holds the experiments that plan their own repetitions
+	// (long ones: a crash torture, a soak): name -> [counted, warm-up].
+	ExperimentReps map[string][2]int `json:"experiment_reps,omitempty"`
+	Cells          int               `json:"cells"`   // cells per repetition, all experiments
+	Started        string            `json:"started"` // RFC 3339, UTC
+	Finished       string            `json:"finished,omitempty"`
+	Seconds        float64           `json:"seconds,omitempty"`
+	Complete       bool              `json:"complete"` // every planned repetition ran
 	// Plan describes each experiment's cells: parameters and durations.
 	Plan map[string]string `json:"plan,omitempty"`
 }

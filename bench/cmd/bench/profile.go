@@ -22,6 +22,10 @@ type profile struct {
 // experimentNames lists the experiments in the order a run runs them.
 var experimentNames = []string{"throughput", "http", "contention", "disjoint"}
 
+// collectorExperiments are the experiments that run the collector binary:
+// a run that includes one builds it (or takes -collector).
+var collectorExperiments = []string{"http"}
+
 // profiles: full is the published run (at least 10 counted repetitions per
 // cell, under 25 minutes on 2 cores); quick is a smoke run of the same
 // pipeline in a few minutes. Both keep 6 or more counted repetitions so

@@ -41,6 +41,7 @@ Flags:
 		root    string
 		machine string
 		dryRun  bool
+		skip    string
 	)
 	sf.register(fs)
 	fs.BoolVar(&quick, "quick", false, "smoke run: fewer cells, shorter, 6 counted repetitions (a few minutes)")
@@ -49,6 +50,7 @@ Flags:
 	fs.Uint64Var(&seed, "seed", 1, "seed of the generated events and row choices")
 	fs.StringVar(&root, "results", "results", "results `directory`")
 	fs.BoolVar(&dryRun, "n", false, "print the cell plan and its planned duration, and measure nothing")
+	fs.StringVar(&skip, "skip", "", "comma-separated `experiments` to leave out (e.g. peer when time is short)")
 	fs.StringVar(&machine, "machine", "", "machine id for the results path (default: derived from CPU model and /etc/machine-id)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -63,6 +65,17 @@ Flags:
 	for _, e := range exps {
 		if !slices.Contains(experimentNames, e) {
 			return usageError{fmt.Errorf("unknown experiment %q (want %s)", e, strings.Join(experimentNames, ", "))}
+		}
+	}
+	if skip != "" {
+		for _, e := range strings.Split(skip, ",") {
+			if e = strings.TrimSpace(e); !slices.Contains(experimentNames, e) {
+				return usageError{fmt.Errorf("-skip: unknown experiment %q (want %s)", e, strings.Join(experimentNames, ", "))}
+			}
+			exps = slices.DeleteFunc(slices.Clone(exps), func(x string) bool { return x == e })
+		}
+		if len(exps) == 0 {
+			return usageError{fmt.Errorf("-skip leaves no experiment to run")}
 		}
 	}
 	p := profiles()["full"]
@@ -84,13 +97,14 @@ Flags:
 		runs, cost := bench.Plan(plan, p.reps, p.warmup)
 		for _, e := range plan {
 			n, c := bench.Plan([]*bench.Experiment{e}, p.reps, p.warmup)
+			reps, warmup := e.Repetitions(p.reps, p.warmup)
 			fmt.Fprintf(stdout, "%-11s %3d cells x %d repetitions (+%d warm-up) = %4d cell runs, planned %s\n",
-				e.Name, len(e.Cells), p.reps, p.warmup, n, c.Round(time.Second))
+				e.Name, len(e.Cells), reps, warmup, n, c.Round(time.Second))
 		}
 		fmt.Fprintf(stdout, "%-11s %42d cell runs, planned %s (plus ~10 s of setup: machine capture, fsync ceiling, builds)\n", "total", runs, cost.Round(time.Second))
 		return nil
 	}
-	s, err := openSession(ctx, sf, p.name, slices.Contains(exps, "http"), stderr)
+	s, err := openSession(ctx, sf, p.name, slices.ContainsFunc(exps, func(e string) bool { return slices.Contains(collectorExperiments, e) }), stderr)
 	if err != nil {
 		return err
 	}

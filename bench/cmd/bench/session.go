@@ -106,7 +106,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	return s, nil
 }
 
-// collectorBinary is the binary the http experiment runs.
+// collectorBinary is the binary the collectorExperiments run.
 func (s *session) collectorBinary() string { return s.meta.Software.CollectorPath }
 
 // finish records how busy the machine was during the run.
