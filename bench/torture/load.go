@@ -145,8 +145,12 @@ func (l *load) stop() {
 	l.tr.CloseIdleConnections()
 }
 
-// probe posts one event to the current target and reports its status.
+// probe posts one event to the current target and reports its status; rng
+// may be nil.
 func (l *load) probe(rng *rand.Rand) int {
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(l.seed, probeWorker))
+	}
 	status, _ := l.post(probeWorker, int(l.probes.Add(1)), 1, rng)
 	return status
 }

@@ -202,6 +202,9 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	case mode == sinkTimeout:
 		hold(req.Context(), release, time.Minute)
+		// Released by a change of mode with the collector still waiting: an
+		// error, or net/http would answer an empty 200 for a batch never taken.
+		http.Error(w, `{"error":"receiver held the batch"}`, http.StatusServiceUnavailable)
 		return
 	case mode == sinkSlow:
 		t := time.NewTimer(slow)

@@ -113,7 +113,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 			Run:    cfg.run(sh, m),
 		})
 	}
-	setReps(e, cfg.Reps, cfg.Warmup)
+	e.Reps, e.Warmup = cfg.Reps, cfg.Warmup
 	return e
 }
 
@@ -343,7 +343,3 @@ func pctl(xs []int64, q float64) int64 {
 }
 
 var errNoBinary = errors.New("no collector binary")
-
-// setReps gives the experiment its own repetitions (long experiments do not
-// take the run's).
-func setReps(e *bench.Experiment, reps, warmup int) {}

@@ -142,3 +142,38 @@ func TestLedgerCatchesLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestSoakCell runs a short outage against the real collector: the backlog
+// reaches its cap, producers get 503s, /healthz says why, the sink
+// recovers, the backlog drains, and the ledger holds.
+func TestSoakCell(t *testing.T) {
+	bin := collectorBin(t)
+	e := Soak{
+		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Concurrent},
+		MaxBacklog: 2000, Outage: 4 * time.Second, Phase: time.Second, SinkTimeout: 500 * time.Millisecond,
+		MaxRSS: 512 << 20,
+		Load:   loadConfig{Singles: 2, Batchers: 1, Batch: 100, RetryCap: time.Second},
+	}.Experiment()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	s, err := e.Cells[0].Run(context.Background(), bench.Rep{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range s.Problems {
+		t.Error(p)
+	}
+	if got := value(t, s, "peak-backlog"); got < 2000 {
+		t.Errorf("peak-backlog = %v, want at least the cap", got)
+	}
+	if got := value(t, s, "rejected-503"); got < 1 {
+		t.Errorf("rejected-503 = %v", got)
+	}
+	if got := value(t, s, "lost-events"); got != 0 {
+		t.Errorf("lost-events = %v", got)
+	}
+	t.Logf("%v", s.Values)
+}
