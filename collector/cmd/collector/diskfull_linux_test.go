@@ -94,7 +94,7 @@ func diskFullBinary(t *testing.T, bin string, mode store.Mode) {
 		<-exited
 	})
 	done := make(chan error, 1) // for waitHealthy: an early exit
-	go func() { // owned: ends when the process does
+	go func() {                 // owned: ends when the process does
 		<-exited
 		done <- waitErr
 	}()
