@@ -93,8 +93,9 @@ func diskFullBinary(t *testing.T, bin string, mode store.Mode) {
 		cmd.Process.Kill() // fails harmlessly once it has exited
 		<-exited
 	})
-	done := make(chan error, 1) // for waitHealthy: an early exit
-	go func() {                 // owned: ends when the process does
+	// done tells waitHealthy of an early exit.
+	done := make(chan error, 1)
+	go func() { // owned: ends when the process does
 		<-exited
 		done <- waitErr
 	}()
