@@ -41,8 +41,8 @@ type ackedReq struct {
 	ids    []int64
 }
 
-// loadConfig shapes the producers.
-type loadConfig struct {
+// LoadConfig shapes the producers.
+type LoadConfig struct {
 	Singles  int           // producers sending one event per request
 	Batchers int           // producers sending Batch events per request
 	Batch    int           // events per batch request
@@ -54,7 +54,7 @@ type loadConfig struct {
 // load is the producers: goroutines posting to the current target until
 // stopped. Every answer is kept for the ledger.
 type load struct {
-	cfg    loadConfig
+	cfg    LoadConfig
 	seed   uint64
 	target atomic.Pointer[target]
 	client *http.Client
@@ -73,7 +73,7 @@ type load struct {
 	events  int64       // events acknowledged
 }
 
-func newLoad(cfg loadConfig, seed uint64) *load {
+func newLoad(cfg LoadConfig, seed uint64) *load {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: cfg.Singles + cfg.Batchers + 2,

@@ -35,7 +35,7 @@ type Soak struct {
 	// MaxRSS bounds the collector's peak resident set: memory must stay
 	// bounded while the backlog sits at its cap.
 	MaxRSS int64
-	Load   loadConfig
+	Load   LoadConfig
 }
 
 // Units of the soak experiment.

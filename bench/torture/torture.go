@@ -45,12 +45,12 @@ type Config struct {
 	Kills int
 	// MinUp and MaxUp bound how long a collector serves before its kill.
 	MinUp, MaxUp time.Duration
-	Load         loadConfig
+	Load         LoadConfig
 }
 
 // DefaultLoad is the torture's producers: four sending single events,
 // two sending 100-event batches.
-var DefaultLoad = loadConfig{Singles: 4, Batchers: 2, Batch: 100, RetryCap: time.Second}
+var DefaultLoad = LoadConfig{Singles: 4, Batchers: 2, Batch: 100, RetryCap: time.Second}
 
 // Units of the torture experiment.
 var (

@@ -73,7 +73,7 @@ func TestTortureCell(t *testing.T) {
 	e := Config{
 		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Group},
 		Kills: 3, MinUp: 150 * time.Millisecond, MaxUp: 400 * time.Millisecond,
-		Load: loadConfig{Singles: 2, Batchers: 1, Batch: 100, RetryCap: time.Second},
+		Load: LoadConfig{Singles: 2, Batchers: 1, Batch: 100, RetryCap: time.Second},
 	}.Experiment()
 	defer func() {
 		if err := e.Close(); err != nil {
@@ -110,7 +110,7 @@ func TestTortureCell(t *testing.T) {
 // acknowledged event, a half-written request, a reused id and a delivery
 // that differs: each must be named.
 func TestLedgerCatchesLoss(t *testing.T) {
-	l := newLoad(loadConfig{}, 1)
+	l := newLoad(LoadConfig{}, 1)
 	rng := rand.New(rand.NewPCG(1, 1))
 	a := makeEvents(rng, tag{0, 0}, 2)
 	b := makeEvents(rng, tag{0, 1}, 3)
@@ -152,7 +152,7 @@ func TestSoakCell(t *testing.T) {
 		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Concurrent},
 		MaxBacklog: 2000, Outage: 4 * time.Second, Phase: time.Second, SinkTimeout: 500 * time.Millisecond,
 		MaxRSS: 512 << 20,
-		Load:   loadConfig{Singles: 2, Batchers: 1, Batch: 100, RetryCap: time.Second},
+		Load:   LoadConfig{Singles: 2, Batchers: 1, Batch: 100, RetryCap: time.Second},
 	}.Experiment()
 	defer func() {
 		if err := e.Close(); err != nil {
