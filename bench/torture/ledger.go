@@ -50,20 +50,24 @@ func readRows(ctx context.Context, path string) (map[int64]*row, error) {
 	return rows, nil
 }
 
-// maxID is the largest id the database ever handed out: AUTOINCREMENT's
-// high-water mark, which survives deletes.
-func maxID(ctx context.Context, path string) (int64, error) {
+// crashState reads a file a SIGKILL left behind (WAL and all): the
+// largest id it ever handed out (AUTOINCREMENT's high-water mark, which
+// survives deletes), and SQLite's quick_check verdict, "ok" when intact.
+func crashState(ctx context.Context, path string) (maxID int64, check string, err error) {
 	db, err := openRO(path)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer db.Close()
 	var n sql.NullInt64
 	err = db.QueryRowContext(ctx, `SELECT max(x) FROM (SELECT seq AS x FROM sqlite_sequence WHERE name = 'events' UNION ALL SELECT max(id) FROM events)`).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("max id: %w", err)
+		return 0, "", fmt.Errorf("max id: %w", err)
 	}
-	return n.Int64, nil
+	if err := db.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&check); err != nil {
+		return 0, "", fmt.Errorf("quick_check: %w", err)
+	}
+	return n.Int64, check, nil
 }
 
 func openRO(path string) (*sql.DB, error) {

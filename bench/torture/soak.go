@@ -188,7 +188,7 @@ func (cfg Soak) run(sh *shared, mode store.Mode) func(context.Context, bench.Rep
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if !proc.exited() {
+			if proc != nil && !proc.exited() {
 				proc.kill()
 			}
 		}()

@@ -100,7 +100,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		Plan: fmt.Sprintf("The collector binary on 127.0.0.1, a fresh database per repetition, -sink webhook to a recording receiver in the harness "+
 			"(-upload-interval 20ms, -upload-batch 200). %d producers send single events and %d send %d-event batches, closed loop, payloads with hostile text. "+
 			"Each repetition SIGKILLs the collector %d times after %s-%s of service, a third of the kills while the receiver holds a batch unanswered "+
-			"and a third just after it answered (the mark in progress), and restarts it on the same file; then it drains and checks the ledger.",
+			"and a third just after it answered (the mark in progress), and restarts it on the same file (after SQLite's quick_check of the file the kill left); then it drains and checks the ledger.",
 			cfg.Load.Singles, cfg.Load.Batchers, cfg.Load.Batch, cfg.Kills, cfg.MinUp, cfg.MaxUp),
 		Units: tortureUnits,
 		Close: sh.close,
@@ -149,7 +149,7 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if !proc.exited() {
+			if proc != nil && !proc.exited() {
 				proc.kill()
 			}
 		}()
@@ -160,6 +160,7 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 			highWater       []int64 // per epoch: the largest id on disk at its kill
 			recovery, ready []int64
 			trapped         int
+			problems        []string // found along the way
 		)
 		for k := range cfg.Kills {
 			if err := ctx.Err(); err != nil {
@@ -190,9 +191,12 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 			if err := proc.kill(); err != nil {
 				return bench.Sample{}, err
 			}
-			hw, err := maxID(ctx, db)
+			hw, check, err := crashState(ctx, db)
 			if err != nil {
 				return bench.Sample{}, fmt.Errorf("after kill %d: %w", k+1, err)
+			}
+			if check != "ok" {
+				problems = append(problems, fmt.Sprintf("after kill %d the file fails SQLite's quick_check: %s", k+1, check))
 			}
 			highWater = append(highWater, hw)
 
@@ -224,7 +228,7 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 		}
 		got, _, bad := recv.snapshot()
 		v := checkLedger(l, rows, got, bad, highWater)
-		s := bench.Sample{Iters: cfg.Kills, Problems: v.problems}
+		s := bench.Sample{Iters: cfg.Kills, Problems: append(problems, v.problems...)}
 		if v.acked == 0 {
 			return s, errors.New("no event was acknowledged")
 		}
