@@ -78,7 +78,7 @@ gate: bench-bin ## quick interleaved run; fails when a mode ratio's 95% CI lies 
 RESULTS  ?= results
 FUZZTIME ?= $(if $(QUICK),10s,30s)
 
-torture: build bench-bin ## crash torture: SIGKILL under load, restart, ledger; every mode (~2.5 min; QUICK=1: ~20 s)
+torture: build bench-bin ## crash torture: SIGKILL under load, restart, ledger; every mode (~1.5 min; QUICK=1: ~20 s)
 	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) -results $(RESULTS) $(BENCH_FLAGS) torture
 
 soak: build bench-bin ## sink outage soak: backlog to its cap, 503s, recovery, drain, ledger (~3.5 min; QUICK=1: ~50 s)

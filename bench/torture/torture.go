@@ -109,8 +109,10 @@ func (cfg Config) Experiment() *bench.Experiment {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Torture",
 			Config: []results.KV{{Key: "mode", Value: string(m)}, {Key: "kills", Value: strconv.Itoa(cfg.Kills)}},
-			Cost:   time.Duration(cfg.Kills)*((cfg.MinUp+cfg.MaxUp)/2+400*time.Millisecond) + 3*time.Second,
-			Run:    cfg.run(sh, m),
+			// A random kill waits its whole uptime, a trapped one little past
+			// MinUp; then a restart and its recovery. Then drain and stop.
+			Cost: time.Duration(cfg.Kills)*((cfg.MinUp+cfg.MaxUp)/6+2*cfg.MinUp/3+200*time.Millisecond) + 1500*time.Millisecond,
+			Run:  cfg.run(sh, m),
 		})
 	}
 	e.Reps, e.Warmup = cfg.Reps, cfg.Warmup

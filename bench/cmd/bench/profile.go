@@ -76,7 +76,7 @@ func profiles() map[string]profile {
 			MaxBacklog: 50000,
 		},
 		// The reliability experiments plan their own repetitions: 5 x 6 = 30
-		// kills per mode (~2.5 min), a 60 s outage per mode (~3.5 min).
+		// kills per mode (~1.5 min on 2 cores), a 60 s outage per mode (~3.5 min).
 		torture: torture.Config{
 			Modes: store.Modes,
 			Reps:  5,
