@@ -128,7 +128,7 @@ Flags:
 		return err
 	}
 	runs, cost := bench.Plan(plan, p.reps, p.warmup)
-	fmt.Fprintf(stderr, "bench: %s run: %s; %d cell runs (%d counted repetitions + %d warm-up), planned %s; seed %d\n",
+	fmt.Fprintf(stderr, "bench: %s run: %s; %d cell runs (%d counted repetitions + %d warm-up, unless an experiment plans its own), planned %s; seed %d\n",
 		p.name, strings.Join(exps, ", "), runs, p.reps, p.warmup, cost.Round(time.Second), seed)
 	fmt.Fprintf(stderr, "bench: writing %s\n", dir)
 	r := &bench.Runner{
