@@ -189,7 +189,10 @@ func TestDiagnosticSubcommands(t *testing.T) {
 	addr := freeAddr(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), []string{"-db", db, "-addr", addr, "-upload-interval", "1h"}, io.Discard, io.Discard)
+		// The sink refuses every connection, so the backlog read below stays
+		// put: the uploader's first cycle, at start, must not race it.
+		done <- run(context.Background(), []string{"-db", db, "-addr", addr, "-upload-interval", "1h",
+			"-sink", "webhook", "-webhook-url", "http://" + freeAddr(t)}, io.Discard, io.Discard)
 	}()
 	waitHealthy(t, addr, done)
 	defer func() {
