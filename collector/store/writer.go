@@ -119,7 +119,17 @@ type beginner interface {
 }
 
 // runTx runs fn in one transaction on b (begun IMMEDIATE, see engine.go).
+//
+// A begun transaction is not cancellable: it runs to its commit or its
+// rollback. database/sql rolls a transaction back on its own goroutine when
+// the context ends, racing the statements and the commit still running on
+// the connection; on the one connection of the serialized and group writers
+// that race left SQLite inside a transaction ("cannot start a transaction
+// within a transaction") and every later write failed. A caller that left
+// loses only the answer; the transaction is short (bounded by busy_timeout)
+// and a write it wanted is kept, never half-done.
 func (s *Store) runTx(ctx context.Context, b beginner, fn func(*wtx) error) error {
+	ctx = context.WithoutCancel(ctx)
 	tx, err := b.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
