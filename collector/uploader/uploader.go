@@ -96,13 +96,20 @@ type Uploader struct {
 	opts  Options
 
 	syncMu sync.Mutex // one cycle at a time
+	// unmarked is a batch the sink took whose marks did not commit (a full
+	// disk, a lock held too long). The next cycle retries the marks before
+	// it ships anything: shipping the batch again on every retry would
+	// flood the sink with duplicates for as long as the disk stays full.
+	// Guarded by syncMu; lost in a crash, when the batch is shipped again.
+	unmarked *unmarked
 
 	mu     sync.Mutex
 	health Health
 
 	cycles, shipped, rejected, failures atomic.Int64
 
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the loop after its cycle
+	abort  context.CancelFunc // cancels the cycle under way
 	wg     sync.WaitGroup
 }
 
@@ -113,20 +120,35 @@ func New(st *store.Store, sink collector.Sink, o Options) *Uploader {
 
 // Start runs the drain loop until Stop.
 func (u *Uploader) Start(ctx context.Context) {
-	ctx, u.cancel = context.WithCancel(ctx)
+	// A cycle under way when Stop is called finishes (the sink answers or
+	// times out, the marks commit) unless Stop's own budget runs out first:
+	// a cycle cut between ship and answer would ship the batch again.
+	cycleCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
+	u.cancel = cancel
+	u.abort = abort
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
-		u.loop(ctx)
+		defer abort()
+		u.loop(ctx, cycleCtx)
 	}()
 }
 
-// Stop ends the loop, then drains what is left with one more round of
-// cycles until the backlog is empty, a cycle fails, or ctx ends.
+// Stop ends the loop after the cycle under way, then drains what is left
+// with one more round of cycles until the backlog is empty, a cycle fails,
+// or ctx ends. When ctx ends first, the cycle under way is cancelled.
 func (u *Uploader) Stop(ctx context.Context) error {
 	if u.cancel != nil {
 		u.cancel()
-		u.wg.Wait()
+		stopped := make(chan struct{})
+		go func() { u.wg.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			u.abort()
+			<-stopped
+		}
 	}
 	return u.Drain(ctx)
 }
@@ -144,7 +166,8 @@ func (u *Uploader) Drain(ctx context.Context) error {
 	}
 }
 
-func (u *Uploader) loop(ctx context.Context) {
+// loop runs cycles until ctx ends; each cycle runs under cycleCtx.
+func (u *Uploader) loop(ctx, cycleCtx context.Context) {
 	lastPurge := time.Time{}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -154,7 +177,7 @@ func (u *Uploader) loop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		n, err := u.Sync(ctx)
+		n, err := u.Sync(cycleCtx)
 		wait := u.opts.Interval
 		switch {
 		case ctx.Err() != nil:
@@ -197,6 +220,15 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	u.syncMu.Lock()
 	defer u.syncMu.Unlock()
 
+	if b := u.unmarked; b != nil {
+		u.cycles.Add(1)
+		if err := u.mark(ctx, b); err != nil {
+			return 0, err
+		}
+		u.unmarked = nil
+		u.succeed()
+		return len(b.done), nil
+	}
 	events, err := u.store.FetchBacklog(ctx, u.opts.Batch)
 	if err != nil {
 		u.fail(err)
@@ -213,20 +245,15 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	if len(done) > 0 {
 		// Ship first, then mark: a crash between the two ships again, never
 		// loses. The audit row commits with the marks.
-		run := newRun(started, done, collector.RunOK, "")
+		b := &unmarked{started: started, done: done, delivered: len(o.delivered), rejected: len(o.rejected)}
 		if len(o.rejected) > 0 {
-			run.Status = collector.RunRejected
-			run.Error = rejectedMessage(o.rejected, len(events), o.rejectErr)
+			b.status = collector.RunRejected
+			b.msg = rejectedMessage(o.rejected, len(events), o.rejectErr)
+			b.rejectErr = o.rejectErr
 		}
-		if err := u.store.Checkpoint(ctx, done, run.FinishedAt, &run); err != nil {
-			u.failRun(ctx, newRun(started, events, collector.RunFailed, err.Error()), err)
+		if err := u.mark(ctx, b); err != nil {
+			u.unmarked = b
 			return 0, err
-		}
-		u.shipped.Add(int64(len(o.delivered)))
-		if len(o.rejected) > 0 {
-			u.rejected.Add(int64(len(o.rejected)))
-			u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
-				"events", len(o.rejected), "err", o.rejectErr)
 		}
 	}
 	if o.err != nil {
@@ -239,6 +266,38 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	}
 	u.succeed()
 	return len(done), nil
+}
+
+// unmarked is a batch the sink has taken (delivered, or rejected for good)
+// that waits for its marks and its audit row.
+type unmarked struct {
+	started             time.Time
+	done                []collector.Event // sorted by id
+	status, msg         string            // the audit row's; "" is ok
+	delivered, rejected int
+	rejectErr           error
+}
+
+// mark commits b's marks with its audit row. On failure the marks'
+// failure is audited and recorded in the uploader's health.
+func (u *Uploader) mark(ctx context.Context, b *unmarked) error {
+	status := b.status
+	if status == "" {
+		status = collector.RunOK
+	}
+	run := newRun(b.started, b.done, status, b.msg)
+	if err := u.store.Checkpoint(ctx, b.done, run.FinishedAt, &run); err != nil {
+		err = fmt.Errorf("mark %d events the sink took (kept to retry before shipping more): %w", len(b.done), err)
+		u.failRun(ctx, newRun(b.started, b.done, collector.RunFailed, err.Error()), err)
+		return err
+	}
+	u.shipped.Add(int64(b.delivered))
+	if b.rejected > 0 {
+		u.rejected.Add(int64(b.rejected))
+		u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
+			"events", b.rejected, "err", b.rejectErr)
+	}
+	return nil
 }
 
 // newRun is the audit record of a cycle over events (sorted by id).
