@@ -13,6 +13,7 @@ var experimentDocs = []struct{ exp, what string }{
 	{"http", "**http**: the real collector binary driven over loopback by vegeta (as a library): the most each mode sustains with single-event and 100-event requests, and an open-loop sweep of offered rates past saturation with achieved rate, share served, and latency percentiles."},
 	{"contention", "**contention**: insert latency (p50/p90/p99/max) while a background writer loops the uploader's wide checkpoint transaction."},
 	{"disjoint", "**disjoint**: writers that each own a row range, 20-UPDATE transactions; updates/s and conflicts."},
+	{"peer", "**peer**: our collector (group, serialized) beside the OpenTelemetry Collector with a persistent queue on `file_storage` (fsync on and off), same events, same load, same receiver; accepted and delivered events/s, drain, acknowledgement latency, peak RSS, CPU per 1,000 events, and a kill -9 check."},
 }
 
 // part is one table of a machine's section, with the figure shown under it.
@@ -30,6 +31,8 @@ var parts = []part{
 	{"http", "HTTP: latency against offered load", "Open loop, single-event requests. *Served* is the share of the requests due in the window that got a 200; latency counts from when a request was due.", (*section).httpSweepTable, "http-latency"},
 	{"contention", "Contention: inserts beside the looping checkpoint", "Latency columns are medians over repetitions; the ratio compares p99 (lower is better).", (*section).contentionTable, "contention"},
 	{"disjoint", "Disjoint-row writers", "", (*section).disjointTable, "disjoint"},
+	{"peer", "Beside the OpenTelemetry Collector (persistent queue)", peerIntro, (*section).peerTable, "peer"},
+	{"peer", "Beside the OpenTelemetry Collector: kill -9 under load", peerKillIntro, (*section).peerKillTable, ""},
 }
 
 // figureSpec is one plot; make returns nil when there are no results for it.
@@ -43,6 +46,7 @@ var figureSpecs = []figureSpec{
 	{"http-latency", "p99 latency against offered load over HTTP, single-event requests (log-log; dashed: p50; bars: 95% CI)", (*section).sweepPlot},
 	{"contention", "Insert latency percentiles while the checkpoint loops (log scale; bars: 95% CI)", (*section).contentionPlot},
 	{"disjoint", "Disjoint 20-update transactions: updates/s per mode (bars: 95% CI)", (*section).disjointPlot},
+	{"peer", "Accepted events/s against the p99 of the acknowledgement, per system (log-log; circle: 1 event per request, triangle: 100; bars: 95% CI); up and left is better, read beside what each 200 promises", (*section).peerPlot},
 }
 
 // findingFuncs add sentences to the Finding, after the write-mode ones.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"edgecollector/bench/httpbench"
+	"edgecollector/bench/peer"
 	"edgecollector/bench/storebench"
 	"edgecollector/collector/store"
 )
@@ -17,14 +18,15 @@ type profile struct {
 	contention storebench.Contention
 	disjoint   storebench.Disjoint
 	http       httpbench.Config
+	peer       peer.Config
 }
 
 // experimentNames lists the experiments in the order a run runs them.
-var experimentNames = []string{"throughput", "http", "contention", "disjoint"}
+var experimentNames = []string{"throughput", "http", "contention", "disjoint", "peer"}
 
 // collectorExperiments are the experiments that run the collector binary:
 // a run that includes one builds it (or takes -collector).
-var collectorExperiments = []string{"http"}
+var collectorExperiments = []string{"http", "peer"}
 
 // profiles: full is the published run (at least 10 counted repetitions per
 // cell, under 25 minutes on 2 cores); quick is a smoke run of the same
@@ -70,6 +72,21 @@ func profiles() map[string]profile {
 			Timeout:    5 * time.Second,
 			MaxBacklog: 50000,
 		},
+		// Its own few, long repetitions: each cell starts a process and
+		// waits for its backlog to drain (~7 min on 2 cores).
+		peer: peer.Config{
+			Systems:      peer.Systems,
+			Conns:        16,
+			Batches:      []int{1, 100},
+			Warm:         500 * time.Millisecond,
+			Dur:          3 * time.Second,
+			Timeout:      5 * time.Second,
+			DrainTimeout: 60 * time.Second,
+			KillBatch:    100,
+			KillAfter:    2 * time.Second,
+			Reps:         6,
+			Warmup:       1,
+		},
 	}
 	quick := full
 	quick.name = "quick"
@@ -83,5 +100,9 @@ func profiles() map[string]profile {
 	quick.http.Batches = []int{1, 100}
 	quick.http.Rates = []int{1000, 4000, 16000}
 	quick.http.Warm, quick.http.Dur = 100*time.Millisecond, 400*time.Millisecond
+	quick.peer.Warm, quick.peer.Dur = 200*time.Millisecond, time.Second
+	quick.peer.KillAfter = time.Second
+	quick.peer.DrainTimeout = 30 * time.Second
+	quick.peer.Reps, quick.peer.Warmup = 3, 1
 	return map[string]profile{"full": full, "quick": quick}
 }
