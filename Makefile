@@ -50,8 +50,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds come from testda
 PEER_BIN := bin/otelcol-peer
 
 # The peer is its own module (peers/otelcol): its OpenTelemetry dependencies
-# stay out of the collector's go.mod. A cold build takes a few minutes and
-# about 1 GB of module and build caches.
+# stay out of the collector's go.mod. A cold build downloads ~490 MB of
+# modules and fills ~600 MB of build cache (11 min on a loaded 2-core box).
 peer: ## the OpenTelemetry Collector build that `bench peer` compares with, into bin/otelcol-peer
 	CGO_ENABLED=0 $(GO) -C peers/otelcol build -trimpath -ldflags '$(LDFLAGS)' -o $(CURDIR)/$(PEER_BIN) .
 
