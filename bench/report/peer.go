@@ -37,7 +37,8 @@ const peerIntro = "Same events, same vegeta load (closed loop, same connections)
 	"the OpenTelemetry Collector once the request is in its persistent queue (bbolt, `file_storage`), fsync'd only with `fsync: true`, " +
 	"else in the OS page cache (lost on a power cut, not on a process crash). Neither means delivered: " +
 	"*delivered/s* is what reached the receiver during the load, *drain* how long the rest took after it. " +
-	"CPU is the system's own (utime+stime) from the start of the load to the end of the drain, per 1,000 acknowledged events."
+	"CPU is the system's own (utime+stime) from the start of the load to the end of the drain, per 1,000 acknowledged events. " +
+	"*Lost* and *duplicates* are summed over every repetition and count the cell's clean stop (SIGTERM) too."
 
 const peerKillIntro = "SIGKILL under load (100 events per request), restart on the same files, drain. *Backlog* is what was acknowledged but not yet " +
 	"delivered at the kill; *lost* must be 0 for every system (a process crash leaves the page cache intact, so fsync off survives it too); " +
