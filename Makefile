@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/collector
 
-.PHONY: help build run test check bench scenarios dist fuzz mcp-e2e reproduce report gate clean peer
+.PHONY: help build run test check bench scenarios dist fuzz torture soak mcp-e2e reproduce report gate clean peer
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,12 +40,6 @@ dist: ## static release binaries for $(PLATFORMS), version-stamped, with SHA256S
 	    -o dist/collector-$(VERSION)-$$os-$$arch ./collector/cmd/collector; \
 	done
 	cd dist && sha256sum collector-* > SHA256SUMS && cat SHA256SUMS
-
-FUZZTIME ?= 30s
-fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds come from testdata/events
-	set -e; for t in FuzzDecodeEvents FuzzPostEvents; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./collector/server/; \
-	done
 
 PEER_BIN := bin/otelcol-peer
 
@@ -88,3 +82,19 @@ report: bench-bin ## regenerate reports/ from the raw results under results/ (de
 
 gate: bench-bin ## quick interleaved run; fails when a mode ratio's 95% CI lies past bench/gates.txt
 	./$(BENCH_BIN) gate $(BENCH_FLAGS)
+
+# --- reliability: crash torture, sink outage soak, fuzzing -----------------
+# Each is a harness experiment: figures go to RESULTS/<machine>/<timestamp>/
+# (torture.txt, soak.txt, fuzz.txt) and into the report's reliability part;
+# a lost acknowledged event or a crasher fails the command.
+RESULTS  ?= results
+FUZZTIME ?= $(if $(QUICK),10s,30s)
+
+torture: build bench-bin ## crash torture: SIGKILL under load, restart, ledger; every mode (~1.5 min; QUICK=1: ~20 s)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) -results $(RESULTS) $(BENCH_FLAGS) torture
+
+soak: build bench-bin ## sink outage soak: backlog to its cap, 503s, recovery, drain, ledger (~3.5 min; QUICK=1: ~50 s)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) -results $(RESULTS) $(BENCH_FLAGS) soak
+
+fuzz: bench-bin ## each fuzz target for FUZZTIME (30s; QUICK=1: 10s), figures recorded as the fuzz experiment
+	./$(BENCH_BIN) run -fuzztime $(FUZZTIME) -results $(RESULTS) $(BENCH_FLAGS) fuzz

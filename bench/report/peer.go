@@ -63,8 +63,8 @@ func (s *section) peerTable() string {
 				seconds(median(f, "PeerLoad", "p99-sec/req", m, w)),
 				mib(median(f, "PeerLoad", "peak-rss-bytes", m, w)),
 				sig(median(f, "PeerLoad", "cpu-ms/1k-events", m, w)),
-				total(f, "PeerLoad", "lost-events", m, w),
-				total(f, "PeerLoad", "dup-events", m, w))
+				peerTotal(f, "PeerLoad", "lost-events", m, w),
+				peerTotal(f, "PeerLoad", "dup-events", m, w))
 		}
 	}
 	return t.String()
@@ -85,15 +85,16 @@ func (s *section) peerKillTable() string {
 			t.add(m, peerPromise[m], count(sum.Center),
 				count(median(f, "PeerKill", "backlog-events", m, w)),
 				seconds(median(f, "PeerKill", "recovery-sec", m, w)),
-				total(f, "PeerKill", "lost-events", m, w),
-				total(f, "PeerKill", "dup-events", m, w))
+				peerTotal(f, "PeerKill", "lost-events", m, w),
+				peerTotal(f, "PeerKill", "dup-events", m, w))
 		}
 	}
 	return t.String()
 }
 
-// total sums unit over every counted repetition: a loss in any one shows.
-func total(f *results.File, name, unit, mode string, w []results.KV) string {
+// peerTotal sums unit over the counted repetitions of one configuration: a
+// loss in any one shows.
+func peerTotal(f *results.File, name, unit, mode string, w []results.KV) string {
 	xs := f.Sample(name, unit, withMode(w, mode)...)
 	if len(xs) == 0 {
 		return "–"

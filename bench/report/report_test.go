@@ -76,7 +76,7 @@ func TestGolden(t *testing.T) {
 func TestPlots(t *testing.T) {
 	out := generatedDir(t)
 	pngs, _ := filepath.Glob(filepath.Join(out, "*", "*.png"))
-	if got, want := len(pngs), 5; got != want {
+	if got, want := len(pngs), 6; got != want {
 		t.Fatalf("%d PNG plots, want %d: %v", got, want, pngs)
 	}
 	for _, p := range pngs {

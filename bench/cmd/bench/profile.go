@@ -3,9 +3,11 @@ package main
 import (
 	"time"
 
+	"edgecollector/bench/fuzzbench"
 	"edgecollector/bench/httpbench"
 	"edgecollector/bench/peer"
 	"edgecollector/bench/storebench"
+	"edgecollector/bench/torture"
 	"edgecollector/collector/store"
 )
 
@@ -18,15 +20,18 @@ type profile struct {
 	contention storebench.Contention
 	disjoint   storebench.Disjoint
 	http       httpbench.Config
+	torture    torture.Config
+	soak       torture.Soak
+	fuzz       fuzzbench.Config
 	peer       peer.Config
 }
 
 // experimentNames lists the experiments in the order a run runs them.
-var experimentNames = []string{"throughput", "http", "contention", "disjoint", "peer"}
+var experimentNames = []string{"throughput", "http", "contention", "disjoint", "torture", "soak", "fuzz", "peer"}
 
 // collectorExperiments are the experiments that run the collector binary:
 // a run that includes one builds it (or takes -collector).
-var collectorExperiments = []string{"http", "peer"}
+var collectorExperiments = []string{"http", "torture", "soak", "peer"}
 
 // profiles: full is the published run (at least 10 counted repetitions per
 // cell, under 25 minutes on 2 cores); quick is a smoke run of the same
@@ -72,8 +77,29 @@ func profiles() map[string]profile {
 			Timeout:    5 * time.Second,
 			MaxBacklog: 50000,
 		},
+		// The reliability experiments plan their own repetitions: 5 x 6 = 30
+		// kills per mode (~1.5 min on 2 cores), a 60 s outage per mode (~3.5 min).
+		torture: torture.Config{
+			Modes: store.Modes,
+			Reps:  5,
+			Kills: 6,
+			MinUp: 300 * time.Millisecond,
+			MaxUp: 1200 * time.Millisecond,
+			Load:  torture.DefaultLoad,
+		},
+		soak: torture.Soak{
+			Modes:       store.Modes,
+			Reps:        1,
+			MaxBacklog:  20000,
+			Outage:      60 * time.Second,
+			Phase:       5 * time.Second,
+			SinkTimeout: time.Second,
+			MaxRSS:      256 << 20,
+			Load:        torture.DefaultLoad,
+		},
+		fuzz: fuzzbench.Default,
 		// Its own few, long repetitions: each cell starts a process and
-		// waits for its backlog to drain (~7 min on 2 cores).
+		// waits for its backlog to drain (~6.5 min on 2 cores).
 		peer: peer.Config{
 			Systems:      peer.Systems,
 			Conns:        16,
@@ -100,6 +126,11 @@ func profiles() map[string]profile {
 	quick.http.Batches = []int{1, 100}
 	quick.http.Rates = []int{1000, 4000, 16000}
 	quick.http.Warm, quick.http.Dur = 100*time.Millisecond, 400*time.Millisecond
+	quick.torture.Reps, quick.torture.Kills = 1, 4
+	quick.torture.MinUp, quick.torture.MaxUp = 200*time.Millisecond, 600*time.Millisecond
+	quick.soak.MaxBacklog = 5000
+	quick.soak.Outage, quick.soak.Phase = 10*time.Second, 1250*time.Millisecond
+	quick.fuzz.Time = 10 * time.Second
 	quick.peer.Warm, quick.peer.Dur = 200*time.Millisecond, time.Second
 	quick.peer.KillAfter = time.Second
 	quick.peer.DrainTimeout = 30 * time.Second

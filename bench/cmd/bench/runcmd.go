@@ -43,6 +43,7 @@ Flags:
 		machine string
 		dryRun  bool
 		skip    string
+		fuzz    time.Duration
 	)
 	sf.register(fs)
 	fs.BoolVar(&quick, "quick", false, "smoke run: fewer cells, shorter, 6 counted repetitions (a few minutes)")
@@ -52,6 +53,7 @@ Flags:
 	fs.StringVar(&root, "results", "results", "results `directory`")
 	fs.BoolVar(&dryRun, "n", false, "print the cell plan and its planned duration, and measure nothing")
 	fs.StringVar(&skip, "skip", "", "comma-separated `experiments` to leave out (e.g. peer when time is short)")
+	fs.DurationVar(&fuzz, "fuzztime", 0, "fuzz experiment: how long to fuzz each target (default: the profile's, 30s full, 10s quick)")
 	fs.StringVar(&machine, "machine", "", "machine id for the results path (default: derived from CPU model and /etc/machine-id)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -88,6 +90,12 @@ Flags:
 	}
 	if warmup >= 0 {
 		p.warmup = warmup
+	}
+	if fuzz < 0 {
+		return usageError{fmt.Errorf("-fuzztime must not be negative")}
+	}
+	if fuzz > 0 {
+		p.fuzz.Time = fuzz
 	}
 	if p.reps < 1 {
 		return usageError{fmt.Errorf("-reps must be at least 1")}
@@ -128,7 +136,7 @@ Flags:
 		return err
 	}
 	runs, cost := bench.Plan(plan, p.reps, p.warmup)
-	fmt.Fprintf(stderr, "bench: %s run: %s; %d cell runs (%d counted repetitions + %d warm-up), planned %s; seed %d\n",
+	fmt.Fprintf(stderr, "bench: %s run: %s; %d cell runs (%d counted repetitions + %d warm-up, unless an experiment plans its own), planned %s; seed %d\n",
 		p.name, strings.Join(exps, ", "), runs, p.reps, p.warmup, cost.Round(time.Second), seed)
 	fmt.Fprintf(stderr, "bench: writing %s\n", dir)
 	r := &bench.Runner{
@@ -178,6 +186,18 @@ func buildExperiments(p profile, names []string, s *session) []*bench.Experiment
 			d := p.disjoint
 			d.DBDir = s.scratch
 			exps = append(exps, d.Experiment())
+		case "torture":
+			t := p.torture
+			t.DBDir, t.Binary = s.scratch, s.collectorBinary()
+			exps = append(exps, t.Experiment())
+		case "soak":
+			k := p.soak
+			k.DBDir, k.Binary = s.scratch, s.collectorBinary()
+			exps = append(exps, k.Experiment())
+		case "fuzz":
+			f := p.fuzz
+			f.ModuleDir = moduleRoot()
+			exps = append(exps, f.Experiment())
 		case "peer":
 			pc := p.peer
 			pc.Dir, pc.Collector, pc.Peer = s.scratch, s.collectorBinary(), s.peer

@@ -1,0 +1,282 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgecollector/collector/store"
+)
+
+// TestDiskFullThroughTheBinary is the disk-full promise end to end: the
+// real collector binary, its database on a real 4 MiB tmpfs, producers
+// filling it. Requests are refused with 507 (or 503) JSON errors and
+// Retry-After, the process stays up and answers /healthz, nothing
+// acknowledged is lost or changed, nothing refused is stored, and once a
+// filler file is deleted ingest resumes by itself, without a restart.
+func TestDiskFullThroughTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the collector binary")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a size-limited tmpfs needs root")
+	}
+	bin := buildCollector(t)
+	for _, mode := range store.Modes {
+		t.Run(string(mode), func(t *testing.T) { diskFullBinary(t, bin, mode) })
+	}
+}
+
+// buildCollector builds the real binary, as make build does.
+func buildCollector(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "collector")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build collector: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// ackedEvent is an event acknowledged with a 200: its id and the payload sent.
+type ackedEvent struct {
+	id      int64
+	payload string
+}
+
+func diskFullBinary(t *testing.T, bin string, mode store.Mode) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v): disk-full is not testable on this machine", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	filler := filepath.Join(dir, "filler")
+	// The filler is larger than what the producers can write in the rest:
+	// until it is checkpointed, everything sits in the WAL, and folding the
+	// WAL into the main file at shutdown needs about as much room again. A
+	// smaller filler frees too little, and the clean stop fails with disk
+	// full (everything acknowledged stays safe in the WAL).
+	if err := os.WriteFile(filler, make([]byte, 5<<19), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "events.db")
+	addr := freeAddr(t)
+	logs := &syncWriter{}
+	cmd := exec.Command(bin, "-db", db, "-addr", addr, "-mode", string(mode),
+		"-max-backlog", "0", "-upload-interval", "1h", "-drain-timeout", "5s")
+	cmd.Stdout, cmd.Stderr = io.Discard, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// exited is closed once the process is reaped; waitErr is its status.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { // owned: ends with the process; the cleanup kills it if need be
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // fails harmlessly once it has exited
+		<-exited
+	})
+	// done tells waitHealthy of an early exit.
+	done := make(chan error, 1)
+	go func() { // owned: ends when the process does
+		<-exited
+		done <- waitErr
+	}()
+	waitHealthy(t, addr, done)
+
+	var (
+		mu      sync.Mutex
+		acked   []ackedEvent
+		refused []string // the error bodies
+		other   []string
+		seq     int
+	)
+	// post sends one 10-event request of ~1 KiB payloads, unique by seq.
+	post := func() int {
+		mu.Lock()
+		seq++
+		n := seq
+		mu.Unlock()
+		var b strings.Builder
+		payloads := make([]string, 10)
+		b.WriteByte('[')
+		for i := range payloads {
+			payloads[i] = fmt.Sprintf(`{"req":%d,"i":%d,"pad":"%s"}`, n, i, strings.Repeat("x", 1000))
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"device_id":"d%d","kind":"fill","payload":%s}`, n%7, payloads[i])
+		}
+		b.WriteByte(']')
+		resp, err := http.Post("http://"+addr+"/events", "application/json", strings.NewReader(b.String()))
+		if err != nil {
+			mu.Lock()
+			other = append(other, err.Error())
+			mu.Unlock()
+			return 0
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var r struct{ IDs []int64 }
+			if err := json.Unmarshal(body, &r); err != nil || len(r.IDs) != len(payloads) {
+				other = append(other, fmt.Sprintf("200 with body %s", body))
+				return resp.StatusCode
+			}
+			for i, id := range r.IDs {
+				acked = append(acked, ackedEvent{id, payloads[i]})
+			}
+		case http.StatusInsufficientStorage, http.StatusServiceUnavailable:
+			var e struct{ Error string }
+			if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+				other = append(other, fmt.Sprintf("%d without a JSON error: %s", resp.StatusCode, body))
+			} else if resp.Header.Get("Retry-After") == "" {
+				other = append(other, fmt.Sprintf("%d without Retry-After: %s", resp.StatusCode, body))
+			} else {
+				refused = append(refused, fmt.Sprintf("%d %s", resp.StatusCode, e.Error))
+			}
+		default:
+			other = append(other, fmt.Sprintf("%d %s", resp.StatusCode, body))
+		}
+		return resp.StatusCode
+	}
+
+	// Fill the disk with 4 producers, until each has been refused 3 times
+	// (bounded: 2,000 requests or 60 s).
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(60 * time.Second)
+	for range 4 {
+		wg.Add(1)
+		go func() { // owned: wg
+			defer wg.Done()
+			refusals := 0
+			for i := 0; i < 500 && refusals < 3 && time.Now().Before(deadline); i++ {
+				if st := post(); st == http.StatusInsufficientStorage || st == http.StatusServiceUnavailable {
+					refusals++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(refused) == 0 {
+		t.Fatalf("the disk never filled: %d events acknowledged, no 507/503", len(acked))
+	}
+	if len(other) > 0 {
+		t.Errorf("answers other than 200, 507 and 503 (JSON, Retry-After): %q", other[:min(5, len(other))])
+	}
+	t.Logf("%s: %d events acknowledged, then %d refusals, first %q", mode, len(acked), len(refused), refused[0])
+
+	// Still up: the process runs and answers.
+	select {
+	case <-exited:
+		t.Fatalf("collector exited on a full disk: %v: %s", waitErr, logs.String())
+	default:
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil {
+		t.Fatalf("/healthz on a full disk: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// Space returns: ingest resumes by itself (polled, bounded).
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+		if post() == http.StatusOK {
+			resumed = true
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !resumed {
+		t.Fatalf("ingest did not resume within 15 s of space returning: %s", logs.String())
+	}
+
+	// A clean stop, then the ledger against the file.
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("collector exit after SIGTERM: %v: %s", waitErr, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("collector did not stop within 30 s of SIGTERM")
+	}
+	rodb, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(db, store.ConnConfig{BusyTimeout: time.Second, ReadOnly: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rodb.Close()
+	stored := make(map[int64]string)
+	rows, err := rodb.Query(`SELECT id, payload_json FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		var p string
+		if err := rows.Scan(&id, &p); err != nil {
+			t.Fatal(err)
+		}
+		stored[id] = p
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	lost := 0
+	for _, a := range acked {
+		switch p, ok := stored[a.id]; {
+		case !ok:
+			lost++
+		case p != a.payload:
+			t.Errorf("id %d: stored payload differs from the one sent", a.id)
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged events lost", lost, len(acked))
+	}
+	if got, want := len(stored), len(acked); got != want {
+		t.Errorf("%d events stored, %d acknowledged: a refused request left rows", got, want)
+	}
+}
+
+// syncWriter is the process's log: written by exec's copier, read by the test.
+type syncWriter struct {
+	mu sync.Mutex
+	w  bytes.Buffer
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
