@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/collector
 
-.PHONY: help build run test check bench scenarios dist fuzz torture soak mcp-e2e reproduce report gate clean
+.PHONY: help build run test check bench scenarios dist fuzz torture soak mcp-e2e reproduce report gate clean peer
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,14 @@ dist: ## static release binaries for $(PLATFORMS), version-stamped, with SHA256S
 	done
 	cd dist && sha256sum collector-* > SHA256SUMS && cat SHA256SUMS
 
+PEER_BIN := bin/otelcol-peer
+
+# The peer is its own module (peers/otelcol): its OpenTelemetry dependencies
+# stay out of the collector's go.mod. A cold build downloads ~490 MB of
+# modules and fills ~600 MB of build cache (11 min on a loaded 2-core box).
+peer: ## the OpenTelemetry Collector build that `bench peer` compares with, into bin/otelcol-peer
+	CGO_ENABLED=0 $(GO) -C peers/otelcol build -trimpath -ldflags '$(LDFLAGS)' -o $(CURDIR)/$(PEER_BIN) .
+
 mcp-e2e: ## collector mcp against the MCP Inspector's CLI (needs npm)
 	bash scripts/mcp-e2e.sh
 
@@ -61,8 +69,12 @@ BENCH_FLAGS ?=
 bench-bin:
 	$(GO) build -o $(BENCH_BIN) ./bench/cmd/bench
 
-reproduce: build bench-bin ## measure every experiment into results/ and regenerate reports/ (QUICK=1: smoke run)
-	./$(BENCH_BIN) run $(if $(QUICK),-quick) $(if $(SKIP),-skip $(SKIP)) -collector $(BIN) $(BENCH_FLAGS)
+# The peer experiment needs bin/otelcol-peer: built first unless SKIP names peer.
+comma    := ,
+PEER_DEP := $(if $(filter peer,$(subst $(comma), ,$(SKIP))),,peer)
+
+reproduce: build bench-bin $(PEER_DEP) ## measure every experiment into results/ and regenerate reports/ (QUICK=1: smoke run; SKIP=peer leaves the peer out)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) $(if $(SKIP),-skip $(SKIP)) -collector $(BIN) -peer $(PEER_BIN) $(BENCH_FLAGS)
 	./$(BENCH_BIN) report
 
 report: bench-bin ## regenerate reports/ from the raw results under results/ (deterministic)

@@ -17,6 +17,7 @@ var experimentDocs = []struct{ exp, what string }{
 	{"soak", "**soak**: a long sink outage (connection refused, 500s, timeouts, slow answers) under load, until the backlog cap pushes producers back; then recovery and drain, and the same ledger."},
 	{"fuzz", "**fuzz**: `go test -fuzz` on the event decoder and on the real handler over a real store; the figures Go prints, and any crasher."},
 	{"fleet", "**fleet**: N collector processes (the binary, `-sink nats`), each under its own open-loop producer, feeding one JetStream stream on a server embedded in the harness: events/s stored in the stream, latency from each 200 to the stream, backlogs, and effectively-once (duplicates and lost acknowledged events in the stream, both must be 0)."},
+	{"peer", "**peer**: our collector (group, serialized) beside the OpenTelemetry Collector with a persistent queue on `file_storage` (fsync on and off), same events, same load, same receiver; accepted and delivered events/s, drain, acknowledgement latency, peak RSS, CPU per 1,000 events, and a kill -9 check."},
 }
 
 // part is one table of a machine's section, with the figure shown under it.
@@ -38,6 +39,8 @@ var parts = []part{
 	{"soak", "Reliability: sink outage soak", "The promise: while the sink is down the backlog stops at its cap, producers get 503 with Retry-After (never a lost or half-stored request), `/healthz` answers 503 naming the uploader's error and the full buffer, memory stays bounded; once the sink recovers the backlog drains to zero and everything acknowledged is delivered. Drain time runs from the sink's recovery to an empty backlog; peak RSS is the collector's VmHWM. Duplicates here come from answers that arrived after the collector's timeout (a slow sink on a loaded machine, or a connection cut mid-answer): the batch was taken, the collector could not know, and shipped it again.", (*section).soakTable, ""},
 	{"fuzz", "Reliability: fuzzing", "The promise: no input panics the decoder or the handler, every answer is a well-formed 200 or 4xx JSON error, a 200 stores exactly what it acknowledges and a 4xx stores nothing. Crashers must be 0. New interesting inputs are those that reached new code in this run (Go's fuzzing cache keeps earlier ones).", (*section).fuzzTable, ""},
 	{"fleet", "Fleet: N collectors into one JetStream stream", "Each collector is offered the same load; medians over repetitions. *Acknowledged* is what the producers got 200s for (on a busy box they can fall short of the offer); *into the stream* is what the stream stored in the same window. Latency runs from the producer's 200 to the message's stored time in the stream (an event the uploader ships before its 200 reaches the producer counts 0). The backlog by quarter of the window shows whether it grows (a fleet that does not keep up) or holds. Refused, duplicates and lost are summed over all repetitions.", (*section).fleetTable, "fleet"},
+	{"peer", "Beside the OpenTelemetry Collector (persistent queue)", peerIntro, (*section).peerTable, "peer"},
+	{"peer", "Beside the OpenTelemetry Collector: kill -9 under load", peerKillIntro, (*section).peerKillTable, ""},
 }
 
 // figureSpec is one plot; make returns nil when there are no results for it.
@@ -53,6 +56,7 @@ var figureSpecs = []figureSpec{
 	{"disjoint", "Disjoint 20-update transactions: updates/s per mode (bars: 95% CI)", (*section).disjointPlot},
 	{"torture-recovery", "Time from restart exec to the first acknowledged event after a SIGKILL, per mode (bars: median over repetitions of each one's median; triangles: the worst)", (*section).torturePlot},
 	{"fleet", "Fleet: events/s stored in one JetStream stream against the number of collectors (bars: 95% CI; dashed: offered)", (*section).fleetPlot},
+	{"peer", "Accepted events/s against the p99 of the acknowledgement, per system (log-log; circle: 1 event per request, triangle: 100; bars: 95% CI); up and left is better, read beside what each 200 promises", (*section).peerPlot},
 }
 
 // findingFuncs add sentences to the Finding, after the write-mode ones.

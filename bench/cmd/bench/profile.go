@@ -6,6 +6,7 @@ import (
 	"edgecollector/bench/fleet"
 	"edgecollector/bench/fuzzbench"
 	"edgecollector/bench/httpbench"
+	"edgecollector/bench/peer"
 	"edgecollector/bench/storebench"
 	"edgecollector/bench/torture"
 	"edgecollector/collector/store"
@@ -24,14 +25,15 @@ type profile struct {
 	soak       torture.Soak
 	fuzz       fuzzbench.Config
 	fleet      fleet.Config
+	peer       peer.Config
 }
 
 // experimentNames lists the experiments in the order a run runs them.
-var experimentNames = []string{"throughput", "http", "contention", "disjoint", "torture", "soak", "fuzz", "fleet"}
+var experimentNames = []string{"throughput", "http", "contention", "disjoint", "torture", "soak", "fuzz", "fleet", "peer"}
 
 // collectorExperiments are the experiments that run the collector binary:
 // a run that includes one builds it (or takes -collector).
-var collectorExperiments = []string{"http", "torture", "soak", "fleet"}
+var collectorExperiments = []string{"http", "torture", "soak", "fleet", "peer"}
 
 // profiles: full is the published run (at least 10 counted repetitions per
 // cell, under 25 minutes on 2 cores); quick is a smoke run of the same
@@ -98,6 +100,21 @@ func profiles() map[string]profile {
 			Load:        torture.DefaultLoad,
 		},
 		fuzz: fuzzbench.Default,
+		// Its own few, long repetitions: each cell starts a process and
+		// waits for its backlog to drain (~6.5 min on 2 cores).
+		peer: peer.Config{
+			Systems:      peer.Systems,
+			Conns:        16,
+			Batches:      []int{1, 100},
+			Warm:         500 * time.Millisecond,
+			Dur:          3 * time.Second,
+			Timeout:      5 * time.Second,
+			DrainTimeout: 60 * time.Second,
+			KillBatch:    100,
+			KillAfter:    2 * time.Second,
+			Reps:         6,
+			Warmup:       1,
+		},
 	}
 	// fleet: a cell starts a server and N processes, so it plans its own
 	// repetitions: 3 cells x 7 runs x ~10 s, about 4 minutes.
@@ -130,5 +147,9 @@ func profiles() map[string]profile {
 	quick.fuzz.Time = 10 * time.Second
 	quick.fleet.Collectors = []int{1, 4}
 	quick.fleet.Warm, quick.fleet.Dur = 500*time.Millisecond, 1500*time.Millisecond
+	quick.peer.Warm, quick.peer.Dur = 200*time.Millisecond, time.Second
+	quick.peer.KillAfter = time.Second
+	quick.peer.DrainTimeout = 30 * time.Second
+	quick.peer.Reps, quick.peer.Warmup = 3, 1
 	return map[string]profile{"full": full, "quick": quick}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/peer"
 	"edgecollector/bench/results"
 )
 
@@ -112,6 +113,13 @@ Flags:
 		fmt.Fprintf(stdout, "%-11s %42d cell runs, planned %s (plus ~10 s of setup: machine capture, fsync ceiling, builds)\n", "total", runs, cost.Round(time.Second))
 		return nil
 	}
+	if slices.Contains(exps, "peer") {
+		// Before the machine checks and builds: a missing peer is the
+		// user's next step, not a failure minutes into the run.
+		if err := peer.CheckPeer(sf.peer); err != nil {
+			return fmt.Errorf("-peer %s: %w (or skip it: -skip peer, make reproduce SKIP=peer)", sf.peer, err)
+		}
+	}
 	s, err := openSession(ctx, sf, p.name, slices.ContainsFunc(exps, func(e string) bool { return slices.Contains(collectorExperiments, e) }), stderr)
 	if err != nil {
 		return err
@@ -194,6 +202,10 @@ func buildExperiments(p profile, names []string, s *session) []*bench.Experiment
 			f := p.fleet
 			f.DBDir, f.Binary = s.scratch, s.collectorBinary()
 			exps = append(exps, f.Experiment())
+		case "peer":
+			pc := p.peer
+			pc.Dir, pc.Collector, pc.Peer = s.scratch, s.collectorBinary(), s.peer
+			exps = append(exps, pc.Experiment())
 		}
 	}
 	return exps

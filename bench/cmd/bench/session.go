@@ -19,6 +19,7 @@ import (
 type sessionFlags struct {
 	dbDir     string
 	collector string
+	peer      string
 	allowBusy bool
 	maxBusy   float64
 }
@@ -26,6 +27,7 @@ type sessionFlags struct {
 func (f *sessionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dbDir, "dbdir", os.TempDir(), "`directory` for the cells' databases (a disk-backed filesystem: fsync is what is measured)")
 	fs.StringVar(&f.collector, "collector", "", "collector `binary` for the http experiment (default: build it with CGO_ENABLED=0)")
+	fs.StringVar(&f.peer, "peer", "bin/otelcol-peer", "OpenTelemetry Collector `binary` for the peer experiment (make peer builds it)")
 	fs.BoolVar(&f.allowBusy, "allow-busy", false, "run on a busy machine anyway, and mark the results so")
 	fs.Float64Var(&f.maxBusy, "max-busy", 0.25, "refuse to start when more than this `fraction` of all CPUs is busy before the run")
 }
@@ -35,6 +37,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 type session struct {
 	meta    *results.Meta
 	scratch string
+	peer    string // the peer binary (sessionFlags.peer)
 	meter   *sysinfo.Meter
 	stderr  io.Writer
 }
@@ -52,7 +55,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	if err != nil {
 		return nil, fmt.Errorf("-dbdir: %w", err)
 	}
-	s := &session{scratch: scratch, stderr: stderr}
+	s := &session{scratch: scratch, peer: f.peer, stderr: stderr}
 	ok := false
 	defer func() {
 		if !ok {
