@@ -97,8 +97,23 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 		t.Fatalf("backlog = %d 30s after the node died, want 0 (uploader %+v)", got, up.Stats())
 	}
 
+	// A survivor answers for the stream once the cluster has settled on its
+	// leaders; until then JetStream's API can have no responder.
 	survivor := nodes[(victim+1)%3]
-	msgs := readStream(t, survivor.URL, "R3")
+	var msgs []natstest.Msg
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		msgs, err = natstest.ReadStream(ctx, survivor.URL, "R3")
+		cancel()
+		if err == nil || attempt == 20 {
+			break
+		}
+		t.Logf("read stream R3 (attempt %d): %v", attempt+1, err)
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]int{}
 	for _, m := range msgs {
 		seen[m.Header.Get(jetstream.MsgIDHeader)]++
