@@ -60,4 +60,8 @@ var figureSpecs = []figureSpec{
 }
 
 // findingFuncs add sentences to the Finding, after the write-mode ones.
-var findingFuncs = []func(*section) []string{}
+var findingFuncs = []func(*section) []string{
+	(*section).reliabilityFindings,
+	(*section).fleetFindings,
+	(*section).peerFindings,
+}
