@@ -107,7 +107,7 @@ func readme(sections []*section, nRuns int) []byte {
 
 	p("## Reproduce\n\n")
 	p("```sh\n")
-	p("make reproduce          # full run + report: every experiment, 10 counted repetitions (about 16 minutes on an idle 2-core machine)\n")
+	p("make reproduce          # full run + report: every experiment, 10 counted repetitions (about 27 minutes on an idle 2-core machine)\n")
 	p("make reproduce QUICK=1  # smoke run of the same pipeline, a few minutes\n")
 	p("make reproduce SKIP=peer # leave experiments out when time is short\n")
 	p("make report             # regenerate reports/ from results/ only\n")
