@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"edgecollector/bench"
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/bench/stats"
 	"edgecollector/internal/natstest"
@@ -129,7 +130,8 @@ type sample struct {
 
 // member is one collector of the fleet with its producer's record.
 type member struct {
-	*collector
+	id string
+	*proc.Process
 	mu      sync.Mutex
 	acks    []ack
 	refused atomic.Int64 // answered other than 200, or failed
@@ -164,8 +166,8 @@ func (cfg Config) run(n int) func(context.Context, bench.Rep) (bench.Sample, err
 		}
 		defer func() { // on an early return: nothing left running
 			for _, m := range fleet {
-				if !m.exited {
-					m.kill()
+				if !m.Exited() {
+					m.Kill()
 				}
 			}
 		}()
@@ -205,7 +207,7 @@ func (cfg Config) run(n int) func(context.Context, bench.Rep) (bench.Sample, err
 			swg.Add(1)
 			go func() { // owned: ends when the process has exited
 				defer swg.Done()
-				if err := m.stop(stopTimeout); err != nil {
+				if err := m.Stop(stopTimeout); err != nil {
 					smu.Lock()
 					stopErrs = append(stopErrs, err)
 					smu.Unlock()
@@ -256,7 +258,9 @@ func (cfg Config) startFleet(ctx context.Context, n int, dir, url string) ([]*me
 		go func() { // owned: ends when the collector serves or fails to
 			defer wg.Done()
 			id := fmt.Sprintf("c%d", i)
-			c, err := startCollector(ctx, id, cfg.Binary, []string{
+			// -addr 127.0.0.1:0 and -log-format json: it serves once it logs
+			// "collector started", after binding its port and the stream check.
+			p, err := proc.Start(ctx, cfg.Binary, []string{
 				"-db", filepath.Join(dir, id+".db"),
 				"-addr", "127.0.0.1:0",
 				"-mode", "group",
@@ -265,19 +269,19 @@ func (cfg Config) startFleet(ctx context.Context, n int, dir, url string) ([]*me
 				"-log-format", "json",
 				"-upload-interval", uploadPeriod.String(),
 				"-drain-timeout", "5s",
-			}, startTimeout)
+			}, proc.Options{Name: "collector " + id, Timeout: startTimeout})
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			fleet[i] = &member{collector: c}
+			fleet[i] = &member{id: id, Process: p}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		for _, m := range fleet {
 			if m != nil {
-				m.kill()
+				m.Kill()
 			}
 		}
 		return nil, err
@@ -313,7 +317,7 @@ func (cfg Config) produce(ctx context.Context, client *http.Client, m *member, i
 		go func() { // owned: produce waits for it
 			defer wg.Done()
 			defer func() { <-sem }()
-			ids, err := post(client, m.addr, body)
+			ids, err := post(client, m.Addr(), body)
 			if err != nil {
 				m.refused.Add(1)
 				return
@@ -399,7 +403,7 @@ func sampleBacklogs(ctx context.Context, client *http.Client, fleet []*member, w
 		case <-t.C:
 		}
 		for _, m := range fleet {
-			st, err := getStats(ctx, client, m.addr)
+			st, err := getStats(ctx, client, m.Addr())
 			if err != nil {
 				continue // the load's end cancels a sample in flight
 			}
@@ -419,7 +423,7 @@ func waitDrained(ctx context.Context, client *http.Client, fleet []*member, dead
 	for {
 		var left, reships int64
 		for _, m := range fleet {
-			st, err := getStats(ctx, client, m.addr)
+			st, err := getStats(ctx, client, m.Addr())
 			if err != nil {
 				return 0, fmt.Errorf("fleet: %s: %w", m.id, err)
 			}

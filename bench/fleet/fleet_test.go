@@ -58,7 +58,7 @@ func TestFleetCell(t *testing.T) {
 // The check itself: a duplicate or a missing event in the stream is a Problem.
 func TestTallyFlagsDuplicatesAndLoss(t *testing.T) {
 	now := time.Now()
-	m := &member{collector: &collector{id: "c0"}}
+	m := &member{id: "c0"}
 	m.acks = []ack{{id: 1, t: now.UnixNano(), win: true}, {id: 2, t: now.UnixNano(), win: true}}
 	msg := func(id string) natstest.Msg {
 		h := map[string][]string{"Nats-Msg-Id": {id}}

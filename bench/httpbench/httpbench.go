@@ -27,6 +27,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"edgecollector/bench"
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/bench/stats"
 	"edgecollector/collector/store"
@@ -81,6 +82,8 @@ var (
 	startTimeout = 10 * time.Second
 	stopTimeout  = 30 * time.Second
 )
+
+var errNoBinary = errors.New("no collector binary")
 
 // Experiment returns the http experiment: max-throughput cells (HTTPMax)
 // then sweep cells (HTTPSweep), every mode next to the others.
@@ -172,7 +175,9 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "events.db")
 		c.recv.reset()
-		proc, err := startCollector(ctx, c.Binary, []string{
+		// -addr 127.0.0.1:0 and -log-format json: it serves once it logs
+		// "collector started", after binding, with the port it bound.
+		col, err := proc.Start(ctx, c.Binary, []string{
 			"-db", path,
 			"-addr", "127.0.0.1:0",
 			"-mode", string(mode),
@@ -186,14 +191,14 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 			// polling period). At the stop, what is left stays in the file.
 			"-upload-interval", uploadInterval.String(),
 			"-drain-timeout", "2s",
-		}, startTimeout)
+		}, proc.Options{Name: "collector", Timeout: startTimeout})
 		if err != nil {
 			return bench.Sample{}, err
 		}
-		t, window := c.attack(proc.addr, batch, rate, rep.Seed)
+		t, window := c.attack(col.Addr(), batch, rate, rep.Seed)
 		drained := c.recv.events.Load()
-		peakRSS, rssErr := proc.peakRSS()
-		if err := proc.stop(stopTimeout); err != nil {
+		peakRSS, rssErr := col.PeakRSS()
+		if err := col.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, err
 		}
 		stored, err := countEvents(ctx, path)

@@ -14,24 +14,6 @@ import (
 	"edgecollector/collector/store"
 )
 
-func TestLogWriterFindsAddress(t *testing.T) {
-	w := &logWriter{ready: make(chan string, 1)}
-	// Lines arrive in pieces; the address is taken from the started line only.
-	w.Write([]byte(`{"msg":"opening","addr":"nope"}` + "\n" + `{"msg":"collector sta`))
-	w.Write([]byte(`rted","addr":"127.0.0.1:4242"}` + "\n"))
-	select {
-	case got := <-w.ready:
-		if got != "127.0.0.1:4242" {
-			t.Errorf("address %q, want 127.0.0.1:4242", got)
-		}
-	default:
-		t.Fatal("no address reported")
-	}
-	if tail := w.tail(); tail == "" {
-		t.Error("no log tail kept")
-	}
-}
-
 func TestMakeBodies(t *testing.T) {
 	single := makeBodies(1, 1, 3)
 	var ev map[string]any

@@ -197,14 +197,14 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 		if err != nil {
 			return bench.Sample{}, err
 		}
-		cpu0, cpuErr := p.cpuTime()
+		cpu0, cpuErr := p.CPUTime()
 		g := &gen{sys: sys, batch: batch, seed: rep.Seed, ts0: tsBase}
-		t := attack(p.addr, g, c.recv, attackOpts{conns: c.Conns, warm: c.Warm, dur: c.Dur, timeout: c.Timeout})
+		t := attack(p.Addr(), g, c.recv, attackOpts{conns: c.Conns, warm: c.Warm, dur: c.Dur, timeout: c.Timeout})
 		backlog := t.ackedN - c.recv.unique.Load()
 		drain, drained := c.drain(ctx, t.acked, t.ackedN)
-		cpu1, cpuErr1 := p.cpuTime()
-		rss, rssErr := p.peakRSS()
-		if err := p.stop(stopTimeout); err != nil {
+		cpu1, cpuErr1 := p.CPUTime()
+		rss, rssErr := p.PeakRSS()
+		if err := p.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, fmt.Errorf("%s: %w", sys, err)
 		}
 		if t.ok == 0 {
@@ -267,11 +267,11 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		}
 		var backlog int64
 		g := &gen{sys: sys, batch: c.KillBatch, seed: rep.Seed, ts0: tsBase}
-		t := attack(p.addr, g, c.recv, attackOpts{
+		t := attack(p.Addr(), g, c.recv, attackOpts{
 			conns: c.Conns, dur: c.KillAfter + time.Second, timeout: c.Timeout,
 			stopAt: c.KillAfter,
 			onStop: func() {
-				p.kill()
+				p.Kill()
 				// Read after the kill: every 200 counted later was answered
 				// before it, so this is at most the true backlog.
 				backlog = c.recv.unique.Load()
@@ -288,7 +288,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		}
 		_, drained := c.drain(ctx, t.acked, t.ackedN)
 		recovery := time.Since(restarted)
-		if err := p2.stop(stopTimeout); err != nil {
+		if err := p2.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
 		}
 		lost, dups := c.recv.missing(t.acked), c.recv.dups.Load()

@@ -3,9 +3,12 @@ package peer
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"edgecollector/bench/proc"
 )
 
 // A System is one side of the comparison; its name is the cells' mode.
@@ -87,12 +90,27 @@ func (c *experiment) newInstance(sys System, dir string) (*instance, error) {
 	return nil, fmt.Errorf("unknown system %q", sys)
 }
 
-func (in *instance) start(ctx context.Context) (*proc, error) {
-	p, err := start(ctx, in.bin, in.args, in.addr, startTimeout)
+// start runs the system and waits until it serves: for our collector
+// (addr "") its "collector started" log line names the address; for the
+// peer, which listens on a port the harness chose, until addr accepts a
+// connection. Both its outputs go to the log tail.
+func (in *instance) start(ctx context.Context) (*proc.Process, error) {
+	p, err := proc.Start(ctx, in.bin, in.args, proc.Options{Name: in.bin, Addr: in.addr, Stdout: true, Timeout: startTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.sys, err)
 	}
 	return p, nil
+}
+
+// freePort returns a loopback address nothing listens on right now, for
+// the peer, whose config needs a port before it starts.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // peerConfig is the peer's configuration: the OTLP/HTTP receiver on addr,

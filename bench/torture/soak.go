@@ -188,11 +188,11 @@ func (cfg Soak) run(sh *shared, mode store.Mode) func(context.Context, bench.Rep
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if proc != nil && !proc.exited() {
-				proc.kill()
+			if proc != nil && !proc.Exited() {
+				proc.Kill()
 			}
 		}()
-		base := "http://" + proc.addr
+		base := "http://" + proc.Addr()
 		l := newLoad(cfg.Load, rep.Seed)
 		defer l.stop()
 		l.target.Store(&target{url: base + "/events"})
@@ -262,8 +262,8 @@ func (cfg Soak) run(sh *shared, mode store.Mode) func(context.Context, bench.Rep
 			return bench.Sample{}, err
 		}
 		mon.close()
-		rss, rssErr := proc.peakRSS()
-		if err := proc.stop(stopTimeout); err != nil {
+		rss, rssErr := proc.PeakRSS()
+		if err := proc.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, err
 		}
 		if rssErr == nil && cfg.MaxRSS > 0 && rss > cfg.MaxRSS {

@@ -151,11 +151,11 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if proc != nil && !proc.exited() {
-				proc.kill()
+			if proc != nil && !proc.Exited() {
+				proc.Kill()
 			}
 		}()
-		l.target.Store(&target{url: "http://" + proc.addr + "/events"})
+		l.target.Store(&target{url: "http://" + proc.Addr() + "/events"})
 		l.start()
 
 		var (
@@ -190,7 +190,7 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 				}
 				recv.disarm()
 			}
-			if err := proc.kill(); err != nil {
+			if err := proc.Kill(); err != nil {
 				return bench.Sample{}, err
 			}
 			hw, check, err := crashState(ctx, db)
@@ -206,7 +206,7 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 			if err != nil {
 				return bench.Sample{}, fmt.Errorf("restart %d: %w", k+1, err)
 			}
-			base := "http://" + proc.addr
+			base := "http://" + proc.Addr()
 			l.target.Store(&target{url: base + "/events", epoch: k + 1})
 			rd, rc, err := timeRecovery(ctx, proc, base, l, rng)
 			if err != nil {
@@ -218,10 +218,10 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 
 		// Drain: no more producers, the backlog to zero, a clean stop.
 		l.stop()
-		if err := waitBacklog(ctx, "http://"+proc.addr, 0, drainTimeout); err != nil {
+		if err := waitBacklog(ctx, "http://"+proc.Addr(), 0, drainTimeout); err != nil {
 			return bench.Sample{}, err
 		}
-		if err := proc.stop(stopTimeout); err != nil {
+		if err := proc.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, err
 		}
 		rows, err := readRows(ctx, db)
@@ -263,7 +263,7 @@ func timeRecovery(ctx context.Context, proc *process, base string, l *load, rng 
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("/healthz not 200 within %s of the restart: %s", startTimeout, proc.log.tail())
+			return 0, 0, fmt.Errorf("/healthz not 200 within %s of the restart: %s", startTimeout, proc.Tail())
 		}
 		sleep(ctx, 2*time.Millisecond)
 	}
@@ -272,7 +272,7 @@ func timeRecovery(ctx context.Context, proc *process, base string, l *load, rng 
 			return ready, time.Since(proc.started), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("no event accepted within %s of the restart: %s", startTimeout, proc.log.tail())
+			return 0, 0, fmt.Errorf("no event accepted within %s of the restart: %s", startTimeout, proc.Tail())
 		}
 		sleep(ctx, 2*time.Millisecond)
 	}

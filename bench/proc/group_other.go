@@ -1,6 +1,6 @@
 //go:build !unix
 
-package httpbench
+package proc
 
 import "syscall"
 
