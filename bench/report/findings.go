@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -72,9 +73,11 @@ func (s *section) fleetFindings() []string {
 	if len(cfgs) == 0 {
 		return nil
 	}
-	w := slices.MaxFunc(cfgs, func(a, b []results.KV) int { return int(atof(get(a, "collectors")) - atof(get(b, "collectors"))) })
-	sum := stat(f, fleetName, "events/s", "group", w)
-	if sum.N == 0 {
+	size := func(w []results.KV) float64 { return atof(get(w, "collectors")) }
+	into := func(w []results.KV) float64 { return median(f, fleetName, "events/s", "group", w) }
+	largest := slices.MaxFunc(cfgs, func(a, b []results.KV) int { return cmp.Compare(size(a), size(b)) })
+	best := slices.MaxFunc(cfgs, func(a, b []results.KV) int { return cmp.Compare(into(a), into(b)) })
+	if math.IsNaN(into(largest)) {
 		return nil
 	}
 	var dups, lost float64
@@ -82,9 +85,19 @@ func (s *section) fleetFindings() []string {
 		dups += sumOf(f.Sample(fleetName, "duplicates", withMode(c, "group")...))
 		lost += sumOf(f.Sample(fleetName, "lost-events", withMode(c, "group")...))
 	}
-	return []string{fmt.Sprintf("**Fleet:** %s collector processes fed one JetStream stream %s events/s (offered %s), p99 %s from a producer's 200 to the stream; across every fleet size, %s duplicates and %s lost events in the stream.",
-		get(w, "collectors"), count(sum.Center), count(median(f, fleetName, "offered-events/s", "group", w)),
-		seconds(median(f, fleetName, "p99-sec/event", "group", w)), count(dups), count(lost))}
+	line := fmt.Sprintf("**Fleet:** %s collector processes offered %s events/s to one JetStream stream, which took %s/s (p99 %s from a producer's 200 to the stream)",
+		get(largest, "collectors"), count(median(f, fleetName, "offered-events/s", "group", largest)), count(into(largest)),
+		seconds(median(f, fleetName, "p99-sec/event", "group", largest)))
+	q1 := median(f, fleetName, "backlog-q1-events", "group", largest)
+	q4 := median(f, fleetName, "backlog-q4-events", "group", largest)
+	if q4 > 1.5*q1 {
+		line += fmt.Sprintf("; the fleet fell behind, each collector's backlog growing from %s to %s events over the window", count(q1), count(q4))
+	}
+	if get(best, "collectors") != get(largest, "collectors") {
+		line += fmt.Sprintf(". The most the stream took was %s/s, with %s collectors: on this machine the fleet, its producers and the server share the same cores", count(into(best)), get(best, "collectors"))
+	}
+	line += fmt.Sprintf(". Across every fleet size, %s duplicates and %s lost events in the stream.", count(dups), count(lost))
+	return []string{line}
 }
 
 func (s *section) peerFindings() []string {

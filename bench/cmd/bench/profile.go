@@ -119,8 +119,8 @@ func profiles() map[string]profile {
 	// fleet: a cell starts a server and N processes, so it plans its own
 	// repetitions: 3 cells x 7 runs x ~10 s, about 4 minutes.
 	full.fleet = fleet.Config{
-		Collectors:  []int{1, 4, 8},
-		Rate:        100, // requests/s per collector
+		Collectors: []int{1, 4, 8},
+		Rate:       100, // requests/s per collector
 		// 50 events per request: 5,000 events/s offered per collector, so 8
 		// collectors offer more than 2 cores carry and the table shows where
 		// the fleet tops out (at 10 per request every size kept up).
