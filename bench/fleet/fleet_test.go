@@ -2,14 +2,12 @@ package fleet
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/internal/natstest"
 )
@@ -21,11 +19,9 @@ func TestFleetCell(t *testing.T) {
 		t.Skip("builds and runs the collector binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "collector")
-	build := exec.Command("go", "build", "-o", bin, "edgecollector/collector/cmd/collector")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build collector: %v\n%s", err, out)
+	bin, err := proc.BuildCollector(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	e := Config{
 		Binary: bin, DBDir: dir, Collectors: []int{2}, Rate: 50, Batch: 5, MaxInFlight: 8,

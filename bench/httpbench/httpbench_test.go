@@ -3,13 +3,11 @@ package httpbench
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/collector/store"
 )
@@ -38,11 +36,9 @@ func TestCells(t *testing.T) {
 		t.Skip("builds and runs the collector binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "collector")
-	build := exec.Command("go", "build", "-o", bin, "edgecollector/collector/cmd/collector")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build collector: %v\n%s", err, out)
+	bin, err := proc.BuildCollector(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	e := Config{
 		Binary: bin, DBDir: dir, Modes: []store.Mode{store.Serialized, store.Group},

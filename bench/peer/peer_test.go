@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 )
 
@@ -194,11 +194,9 @@ func TestCells(t *testing.T) {
 		t.Skip("builds and runs the collector binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "collector")
-	build := exec.Command("go", "build", "-o", bin, "edgecollector/collector/cmd/collector")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build collector: %v\n%s", err, out)
+	bin, err := proc.BuildCollector(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	systems := []System{OursGroup}
 	peerBin := os.Getenv("PEER_BIN")

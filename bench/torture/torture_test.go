@@ -4,14 +4,13 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/collector/store"
 )
@@ -34,16 +33,10 @@ func collectorBin(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		builtBin = filepath.Join(buildDir, "collector")
-		cmd := exec.Command("go", "build", "-o", builtBin, "edgecollector/collector/cmd/collector")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			builtBin = string(out)
-		}
+		builtBin, buildErr = proc.BuildCollector(context.Background(), buildDir)
 	})
 	if buildErr != nil {
-		t.Fatalf("build collector: %v\n%s", buildErr, builtBin)
+		t.Fatal(buildErr)
 	}
 	return builtBin
 }

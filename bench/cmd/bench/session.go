@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/bench/sysinfo"
 )
@@ -93,7 +91,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 
 	if needCollector {
 		if f.collector == "" {
-			bin, err := buildCollector(ctx, scratch)
+			bin, err := proc.BuildCollector(ctx, scratch)
 			if err != nil {
 				return nil, err
 			}
@@ -130,24 +128,6 @@ func (s *session) finish() {
 
 func (s *session) close() {
 	os.RemoveAll(s.scratch)
-}
-
-// buildCollector builds the collector statically into dir, from the module
-// the current directory belongs to.
-func buildCollector(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("build collector: run bench from the repository, or pass -collector")
-	}
-	bin := filepath.Join(dir, "collector")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./collector/cmd/collector")
-	cmd.Dir = filepath.Dir(gomod)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build collector: %v: %s", err, out)
-	}
-	return bin, nil
 }
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
