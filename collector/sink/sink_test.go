@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +199,55 @@ func TestPayloadShippedVerbatim(t *testing.T) {
 	NewLog(&buf).Ship(context.Background(), "c", ev)
 	if line := strings.TrimSuffix(buf.String(), "\n"); line != want[1:len(want)-1] {
 		t.Errorf("log line\n%s\nwant\n%s", line, want[1:len(want)-1])
+	}
+}
+
+// shortWriter takes the first n bytes of a write, then fails as a pipe
+// whose reader went away does.
+type shortWriter struct {
+	n   int
+	got bytes.Buffer
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	k := min(w.n, len(p))
+	w.got.Write(p[:k])
+	w.n -= k
+	if k < len(p) {
+		return k, syscall.EPIPE
+	}
+	return k, nil
+}
+
+// What the log sink reports delivered is what it wrote: whole lines only.
+func TestLogFailedWriteDeliversOnlyWholeLines(t *testing.T) {
+	var line bytes.Buffer
+	NewLog(&line).Ship(context.Background(), "c", batch[:1])
+	first := line.Len()
+	for _, tc := range []struct {
+		name      string
+		n         int // bytes the writer takes
+		delivered []int64
+	}{
+		{"nothing written", 0, nil},
+		{"half a line", first / 2, nil},
+		{"one line exactly", first, []int64{7}},
+		{"one line and a bit", first + 3, []int64{7}},
+	} {
+		w := &shortWriter{n: tc.n}
+		err := NewLog(w).Ship(context.Background(), "c", batch)
+		if !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("%s: err = %v, want EPIPE", tc.name, err)
+		}
+		var pe *collector.PartialError
+		if errors.As(err, &pe) != (tc.delivered != nil) {
+			t.Errorf("%s: err = %#v, want a PartialError only when some line was written whole", tc.name, err)
+		}
+		if pe != nil && !slices.Equal(pe.Delivered, tc.delivered) {
+			t.Errorf("%s: delivered %v, want %v", tc.name, pe.Delivered, tc.delivered)
+		}
+		if errors.Is(err, collector.ErrRejected) {
+			t.Errorf("%s: a failed write rejects nothing: %v", tc.name, err)
+		}
 	}
 }

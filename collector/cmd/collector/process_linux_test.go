@@ -1,0 +1,360 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgecollector/collector/store"
+)
+
+// This file holds the tests of what the process does with its pipes,
+// files, locks and signals, through the real binary.
+
+// binary is the collector built once for this file's tests.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "collector-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "collector")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build collector: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func mustBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the collector binary")
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// collectorProc is one run of the binary.
+type collectorProc struct {
+	cmd     *exec.Cmd
+	addr    string
+	logs    *syncWriter
+	exited  chan struct{} // closed once reaped
+	waitErr error
+}
+
+// startCollector runs the binary with args plus -addr; stdout goes to
+// stdout (nil: discarded), stderr to the returned logs (or to stderr when
+// given). It does not wait for readiness.
+func startCollector(t *testing.T, stdout, stderr *os.File, args ...string) *collectorProc {
+	t.Helper()
+	p := &collectorProc{addr: freeAddr(t), logs: &syncWriter{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(mustBinary(t), append(args, "-addr", p.addr)...)
+	p.cmd.Stdout = io.Discard
+	if stdout != nil {
+		p.cmd.Stdout = stdout // the child's fd 1 is this file itself, not a copier
+	}
+	p.cmd.Stderr = p.logs
+	if stderr != nil {
+		p.cmd.Stderr = stderr
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // owned: ends with the process; the cleanup kills it if need be
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// ready waits for /healthz to answer (any status): the process serves.
+func (p *collectorProc) ready(t *testing.T) {
+	t.Helper()
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+		select {
+		case <-p.exited:
+			t.Fatalf("collector exited: %v: %s", p.waitErr, p.logs)
+		default:
+		}
+		if resp, err := http.Get("http://" + p.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("collector not serving within 15s: %s", p.logs)
+}
+
+// alive fails the test if the process has exited.
+func (p *collectorProc) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		t.Fatalf("collector exited: %v (%s): %s", p.waitErr, exitStatus(p.cmd), p.logs)
+	default:
+	}
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (p *collectorProc) stop(t *testing.T) error {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.wait(t, 30*time.Second)
+}
+
+func (p *collectorProc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.waitErr
+	case <-time.After(d):
+		t.Fatalf("collector did not exit within %v: %s", d, p.logs)
+		return nil
+	}
+}
+
+// exitStatus says how a process ended: "exit 1", "signal broken pipe".
+func exitStatus(cmd *exec.Cmd) string {
+	if cmd.ProcessState == nil {
+		return "running"
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit %d", cmd.ProcessState.ExitCode())
+}
+
+// post sends body to /events and returns the status and the answer.
+func (p *collectorProc) post(t *testing.T, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post("http://"+p.addr+"/events", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// get answers a GET of path: status and body.
+func (p *collectorProc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + path)
+	if err != nil {
+		t.Fatalf("get %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitHealth polls /healthz until its status is want and its body holds
+// every one of words, for at most 15 s.
+func (p *collectorProc) waitHealth(t *testing.T, want int, words ...string) string {
+	t.Helper()
+	var code int
+	var body string
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		p.alive(t)
+		code, body = p.get(t, "/healthz")
+		if code != want {
+			continue
+		}
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(body, w)
+		}
+		if all {
+			return body
+		}
+	}
+	t.Fatalf("/healthz = %d %s; want %d naming %q", code, body, want, words)
+	return ""
+}
+
+// storeStats reads /stats' store part.
+func (p *collectorProc) storeStats(t *testing.T) store.Stats {
+	t.Helper()
+	code, body := p.get(t, "/stats")
+	var st struct{ Store store.Stats }
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		t.Fatalf("/stats = %d %s: %v", code, body, err)
+	}
+	return st.Store
+}
+
+// countRows counts rows in the file at path, read-only, after the collector stopped.
+func countRows(t *testing.T, path, query string) int64 {
+	t.Helper()
+	db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{BusyTimeout: time.Second, ReadOnly: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int64
+	if err := db.QueryRow(query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func eventsBody(n int, tag string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"device_id":"%s-%d","kind":"t","payload":{"i":%d}}`, tag, i%3, i)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// With -sink log and stdout piped into a reader that exits (collector |
+// head), the write fails with EPIPE: the cycle fails, the backlog stays,
+// /healthz says why, the process lives on. What was marked uploaded is
+// exactly what the reader read.
+func TestBrokenStdoutPipeFailsTheCycleNotTheProcess(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "events.db")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startCollector(t, w, nil, "-db", db, "-sink", "log", "-upload-interval", "20ms", "-upload-max-backoff", "100ms")
+	w.Close() // the child holds the write end
+	p.ready(t)
+
+	// The reader reads the first 5 events' lines, then goes away.
+	if code, body := p.post(t, eventsBody(5, "a")); code != 200 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	lines := make(chan string)
+	go func() { // owned: ends when r is closed
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for i := range 5 {
+		select {
+		case l := <-lines:
+			if !strings.Contains(l, `"kind":"t"`) {
+				t.Fatalf("line %d = %q", i, l)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("read %d of 5 lines in 15s", i)
+		}
+	}
+	for p.storeStats(t).Uploaded < 5 { // marked after the write returned
+		p.alive(t)
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Close()
+	for range lines {
+	}
+
+	if code, body := p.post(t, eventsBody(7, "b")); code != 200 {
+		t.Fatalf("post after the reader left: %d %s", code, body)
+	}
+	p.waitHealth(t, http.StatusServiceUnavailable, "broken pipe")
+	time.Sleep(300 * time.Millisecond) // a few more failing cycles (100ms backoff)
+	p.alive(t)
+	if st := p.storeStats(t); st.Uploaded != 5 || st.Backlog != 7 {
+		t.Errorf("uploaded %d, backlog %d; want 5 (what the reader read) and 7", st.Uploaded, st.Backlog)
+	}
+	if err := p.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v (%s): %s", err, exitStatus(p.cmd), p.logs)
+	}
+	if got := countRows(t, db, `SELECT count(*) FROM events WHERE uploaded_at IS NULL`); got != 7 {
+		t.Errorf("backlog on disk = %d, want 7", got)
+	}
+
+	// Restarted with stdout and stderr both broken from the start (the
+	// reader never came back): it serves, keeps the backlog, says why.
+	r2, w2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+	p = startCollector(t, w2, w2, "-db", db, "-sink", "log", "-upload-interval", "20ms", "-upload-max-backoff", "100ms")
+	w2.Close()
+	p.ready(t)
+	p.waitHealth(t, http.StatusServiceUnavailable, "broken pipe")
+	if code, body := p.post(t, eventsBody(2, "c")); code != 200 {
+		t.Fatalf("post with both pipes broken: %d %s", code, body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	p.alive(t)
+	if st := p.storeStats(t); st.Backlog != 9 || st.Uploaded != 0 {
+		t.Errorf("backlog %d, uploaded %d; want 9 and 0", st.Backlog, st.Uploaded)
+	}
+	if err := p.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v (%s)", err, exitStatus(p.cmd))
+	}
+}
+
+// SIGHUP (the terminal went away) drains like SIGTERM: the backlog is
+// shipped and the process exits 0, instead of dying at once.
+func TestSIGHUPDrains(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "events.db")
+	var mu sync.Mutex
+	got := 0
+	hook := newHook(t, func(n int) { mu.Lock(); got += n; mu.Unlock() })
+	p := startCollector(t, nil, nil, "-db", db, "-sink", "webhook", "-webhook-url", hook.URL, "-upload-interval", "1h")
+	p.ready(t)
+	if code, body := p.post(t, eventsBody(4, "h")); code != 200 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := p.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGHUP: %v (%s): %s", err, exitStatus(p.cmd), p.logs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got != 4 {
+		t.Errorf("webhook received %d events, want the 4 drained", got)
+	}
+	if !strings.Contains(p.logs.String(), "signal=hangup") {
+		t.Errorf("no drain logged for the hangup: %s", p.logs)
+	}
+}
+
+// newHook is a webhook receiver that reports how many events each batch held.
+func newHook(t *testing.T, got func(n int)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		got(len(batch))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
