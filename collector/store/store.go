@@ -117,6 +117,7 @@ type Store struct {
 	engine *Engine
 	db     *sql.DB
 	w      writer
+	lock   *bufferLock // one collector per file (lock.go); released after db closes
 
 	// insertStmts[i] inserts insertRows[i] events in one statement.
 	insertStmts [len(insertRows)]*sql.Stmt
@@ -166,12 +167,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
+	lock, err := lockBuffer(o.Path) // before the engine touches the file (lock.go)
+	if err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
 	engine := &SQLite
 	db, err := sql.Open(engine.Driver, engine.DSN(o.Path, ConnConfig{
 		BusyTimeout: o.BusyTimeout,
 		Synchronous: o.Synchronous,
 	}))
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
 	}
 	// In serialized and group modes one connection is the writer's for good;
@@ -185,9 +191,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{opts: o, engine: engine, db: db}
+	s := &Store{opts: o, engine: engine, db: db, lock: lock}
 	if err := s.init(ctx); err != nil {
 		db.Close()
+		lock.release() // after the engine closed the file
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
 	}
 	return s, nil
@@ -283,6 +290,9 @@ func (s *Store) Close() error {
 	}
 	if cerr := s.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close database: %w", cerr)
+	}
+	if cerr := s.lock.release(); cerr != nil && err == nil {
+		err = fmt.Errorf("release lock: %w", cerr)
 	}
 	return err
 }

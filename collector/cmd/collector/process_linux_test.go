@@ -358,3 +358,60 @@ func newHook(t *testing.T, got func(n int)) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// One collector per buffer file: a second start on the same -db is
+// refused at once (exit 1), naming the file and the holder's pid; the
+// read-only diagnostics run beside the first; once it stops, the file is
+// free.
+func TestSecondCollectorOnOneFileIsRefused(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "events.db")
+	first := startCollector(t, nil, nil, "-db", db, "-upload-interval", "1h", "-collector-id", "first")
+	first.ready(t)
+	if code, body := first.post(t, eventsBody(3, "a")); code != 200 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+
+	second := startCollector(t, nil, nil, "-db", db, "-collector-id", "second")
+	select {
+	case <-second.exited:
+	case <-time.After(10 * time.Second):
+		second.cmd.Process.Kill()
+		t.Fatalf("a second collector on %s was not refused: it ran for 10s", db)
+	}
+	if got := second.cmd.ProcessState.ExitCode(); got != 1 {
+		t.Errorf("second collector: %s, want exit 1", exitStatus(second.cmd))
+	}
+	msg := second.logs.String()
+	if !strings.Contains(msg, db) || !strings.Contains(msg, fmt.Sprintf("process %d", first.cmd.Process.Pid)) {
+		t.Errorf("refusal %q does not name the file and pid %d", msg, first.cmd.Process.Pid)
+	}
+
+	// The diagnostics do not take the lock: they run beside the first.
+	for _, args := range [][]string{
+		{"query", "-db", db, "SELECT count(*) FROM events"},
+		{"stats", "-db", db},
+		{"check", "-db", db},
+	} {
+		out, err := exec.Command(mustBinary(t), args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%v beside the collector: %v: %s", args, err, out)
+		}
+	}
+	first.alive(t)
+	if code, body := first.post(t, eventsBody(2, "b")); code != 200 {
+		t.Errorf("the first collector after the refusal: %d %s", code, body)
+	}
+	if st := first.storeStats(t); st.Backlog != 5 {
+		t.Errorf("first collector's backlog = %d, want 5", st.Backlog)
+	}
+	if err := first.stop(t); err != nil {
+		t.Fatalf("first stop: %v", err)
+	}
+
+	// Free again.
+	third := startCollector(t, nil, nil, "-db", db, "-upload-interval", "1h")
+	third.ready(t)
+	if err := third.stop(t); err != nil {
+		t.Errorf("third stop: %v", err)
+	}
+}
