@@ -215,6 +215,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 type healthResponse struct {
 	OK        bool            `json:"ok"`
 	Uploader  uploader.Health `json:"uploader"`
+	Store     store.Health    `json:"store"`
 	Backlog   int64           `json:"backlog"`
 	BacklogOK bool            `json:"backlog_ok"`
 }
@@ -223,10 +224,11 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	backlog := s.store.Backlog()
 	h := healthResponse{
 		Uploader:  s.up.Health(),
+		Store:     s.store.Health(),
 		Backlog:   backlog,
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
 	}
-	h.OK = h.Uploader.Healthy && h.BacklogOK
+	h.OK = h.Uploader.Healthy && h.Store.OK && h.BacklogOK
 	status := http.StatusOK
 	if !h.OK {
 		status = http.StatusServiceUnavailable
@@ -308,7 +310,8 @@ func errorStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, collector.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed):
+	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed),
+		errors.Is(err, collector.ErrBufferReplaced):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrDiskFull):
 		return http.StatusInsufficientStorage

@@ -18,7 +18,9 @@ import (
 
 // FetchBacklog returns up to limit of the oldest events not yet uploaded.
 func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event, error) {
-	rows, err := s.db.QueryContext(ctx,
+	db, done := s.reader()
+	defer done()
+	rows, err := db.QueryContext(ctx,
 		`SELECT id, device_id, kind, payload_json, ts FROM events
 		 WHERE uploaded_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
@@ -84,7 +86,9 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 		events = events[n:]
 	}
 	var devices int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err == nil {
+	db, done := s.reader()
+	defer done()
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err == nil {
 		s.stats.devices.Store(devices)
 	}
 	return nil

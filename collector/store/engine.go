@@ -30,6 +30,7 @@ type ConnConfig struct {
 	BusyTimeout time.Duration // how long the engine itself waits for a lock
 	Synchronous string        // FULL (durable) or NORMAL (measurement only)
 	ReadOnly    bool          // open read-only and refuse writes
+	WALLimit    int64         // bytes the WAL is truncated back to when it starts over (0: no limit)
 }
 
 // ErrorClass is an engine error's category.
@@ -64,6 +65,9 @@ var SQLite = Engine{
 		} else {
 			q.Add("_pragma", "journal_mode(WAL)")
 			q.Add("_pragma", "synchronous("+c.Synchronous+")")
+			if c.WALLimit > 0 {
+				q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", c.WALLimit))
+			}
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	},

@@ -186,6 +186,20 @@ func (c *committer) commit(batch []*job) {
 	})
 	if err == nil && len(inserts) > 0 {
 		c.s.stats.commits.Add(1)
+		var ids []int64
+		for _, j := range inserts {
+			if j.err == nil {
+				ids = append(ids, j.ids...)
+			}
+		}
+		do := func(ctx context.Context, fn func(*wtx) error) error { return c.s.runTx(ctx, c.conn, fn) }
+		if ferr := c.s.confirm(ctx, do, ids); ferr != nil {
+			for _, j := range inserts {
+				if j.err == nil {
+					j.ids, j.err = nil, ferr
+				}
+			}
+		}
 	}
 	for _, j := range batch {
 		if err != nil {

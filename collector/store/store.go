@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,14 @@ type Options struct {
 	// Synchronous is the engine's sync level: "FULL" (default, durable
 	// acknowledgements) or "NORMAL" (only to measure what durability costs).
 	Synchronous string
+
+	// MaxWALBytes bounds the WAL in normal operation (wal.go); WatchEvery is
+	// how often the keeper checks the files' identity and the WAL's size
+	// (keeper.go).
+	MaxWALBytes int64
+	WatchEvery  time.Duration
+
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +117,15 @@ func (o Options) withDefaults() Options {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
+	if o.MaxWALBytes <= 0 {
+		o.MaxWALBytes = DefaultMaxWALBytes
+	}
+	if o.WatchEvery <= 0 {
+		o.WatchEvery = DefaultWatchEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
@@ -118,6 +136,11 @@ type Store struct {
 	db     *sql.DB
 	w      writer
 	lock   *bufferLock // one collector per file (lock.go); released after db closes
+	log    *slog.Logger
+
+	guard  guard    // the files' identity (identity.go)
+	wal    walState // the WAL's bound (wal.go)
+	keeper *keeper  // watches both (keeper.go)
 
 	// insertStmts[i] inserts insertRows[i] events in one statement.
 	insertStmts [len(insertRows)]*sql.Stmt
@@ -140,18 +163,19 @@ type counters struct {
 
 // Stats is a snapshot of the store's gauges.
 type Stats struct {
-	Mode             string  `json:"mode"`
-	Written          int64   `json:"events_written"`
-	Uploaded         int64   `json:"events_uploaded"`
-	Backlog          int64   `json:"backlog"`
-	Commits          int64   `json:"commits"`
-	EventsPerCommit  float64 `json:"events_per_commit"`
-	Conflicts        int64   `json:"commit_conflicts"`
-	Retries          int64   `json:"retries"`
-	RetriesExhausted int64   `json:"retries_exhausted"`
-	ChunkSplits      int64   `json:"chunk_splits"`
-	Purged           int64   `json:"events_purged"`
-	Devices          int64   `json:"devices_seen"`
+	Mode             string   `json:"mode"`
+	Written          int64    `json:"events_written"`
+	Uploaded         int64    `json:"events_uploaded"`
+	Backlog          int64    `json:"backlog"`
+	Commits          int64    `json:"commits"`
+	EventsPerCommit  float64  `json:"events_per_commit"`
+	Conflicts        int64    `json:"commit_conflicts"`
+	Retries          int64    `json:"retries"`
+	RetriesExhausted int64    `json:"retries_exhausted"`
+	ChunkSplits      int64    `json:"chunk_splits"`
+	Purged           int64    `json:"events_purged"`
+	Devices          int64    `json:"devices_seen"`
+	WAL              WALStats `json:"wal"`
 }
 
 // Open opens (creating if needed) the buffer at o.Path, migrates its schema
@@ -172,18 +196,21 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	engine := &SQLite
-	db, err := sql.Open(engine.Driver, engine.DSN(o.Path, ConnConfig{
+	s := &Store{opts: o, engine: engine, lock: lock, log: o.Logger}
+	db, err := openGuarded(engine.Driver, engine.DSN(o.Path, ConnConfig{
 		BusyTimeout: o.BusyTimeout,
 		Synchronous: o.Synchronous,
-	}))
+		WALLimit:    o.MaxWALBytes,
+	}), s)
 	if err != nil {
 		lock.release()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
 	}
+	s.db = db
 	// In serialized and group modes one connection is the writer's for good;
 	// it comes on top of MaxConns so readers (the uploader, /stats) always
-	// have one.
-	conns := o.MaxConns
+	// have one. The keeper's is on top of that.
+	conns := o.MaxConns + 1
 	if o.Mode != Concurrent {
 		conns++
 	}
@@ -191,8 +218,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{opts: o, engine: engine, db: db, lock: lock}
 	if err := s.init(ctx); err != nil {
+		s.stopKeeper()
+		if s.keeper != nil {
+			s.keeper.conn.Close()
+		}
 		db.Close()
 		lock.release() // after the engine closed the file
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
@@ -213,6 +243,9 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	s.stats.backlog.Store(backlog)
 	s.stats.devices.Store(devices)
+	if err := s.startKeeper(ctx); err != nil {
+		return err
+	}
 
 	for i, rows := range insertRows {
 		stmt, err := s.db.PrepareContext(ctx, insertSQL(rows))
@@ -259,6 +292,7 @@ func (s *Store) Stats() Stats {
 		ChunkSplits:      s.stats.splits.Load(),
 		Purged:           s.stats.purged.Load(),
 		Devices:          s.stats.devices.Load(),
+		WAL:              s.WALStats(),
 	}
 	if st.Commits > 0 {
 		st.EventsPerCommit = float64(st.Written) / float64(st.Commits)
@@ -278,10 +312,11 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 
+	s.stopKeeper()
 	err := s.w.close()
 	// Fold the WAL back so the file is self-contained for copies and tools.
-	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
-		err = fmt.Errorf("checkpoint wal: %w", cerr)
+	if cerr := s.closeKeeper(); cerr != nil && err == nil {
+		err = cerr
 	}
 	for _, stmt := range s.insertStmts {
 		if cerr := stmt.Close(); cerr != nil && err == nil {

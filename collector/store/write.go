@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"edgecollector/collector"
 )
@@ -35,6 +36,9 @@ func (s *Store) Insert(ctx context.Context, events []collector.Event) ([]int64, 
 		return nil, err
 	}
 	defer s.leave()
+	if err := s.fileLost(); err != nil {
+		return nil, fmt.Errorf("insert %d events: %w", len(events), err)
+	}
 	ids, err := s.w.insert(ctx, events, bytes)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", len(events), err)
@@ -73,5 +77,38 @@ func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event,
 		return nil, err
 	}
 	s.stats.commits.Add(1)
+	if err := s.confirm(ctx, w.do, ids); err != nil {
+		return nil, err
+	}
 	return ids, nil
+}
+
+// confirm is the last step before a commit of events is acknowledged: the
+// path must still name the file committed to (identity.go). When it does
+// not, the rows are deleted again from that file, which the uploader still
+// ships from, so the refusal stores nothing, and the error is returned.
+func (s *Store) confirm(ctx context.Context, do func(context.Context, func(*wtx) error) error, ids []int64) error {
+	ferr := s.checkFile()
+	if ferr == nil {
+		return nil
+	}
+	if err := do(ctx, func(t *wtx) error { return unstore(t, ids) }); err != nil {
+		s.log.Error("refused events stay in the replaced buffer", "ids", len(ids), "err", err)
+	}
+	return ferr
+}
+
+// unstore deletes the events ids, committed but not acknowledged.
+func unstore(t *wtx, ids []int64) error {
+	list := make([]byte, 0, 8*len(ids)+2)
+	list = append(list, '[')
+	for i, id := range ids {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, id, 10)
+	}
+	list = append(list, ']')
+	_, err := t.ExecContext(t.ctx, `DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	return err
 }

@@ -86,6 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	signal.Notify(pipe, syscall.SIGPIPE)
 	defer signal.Stop(pipe)
 
+	cfg.store.Logger = log
 	st, err := store.Open(ctx, cfg.store)
 	if err != nil {
 		return err

@@ -415,3 +415,93 @@ func TestSecondCollectorOnOneFileIsRefused(t *testing.T) {
 		t.Errorf("third stop: %v", err)
 	}
 }
+
+// The buffer deleted (rm events.db events.db-wal) or its symlink swapped
+// underneath a running collector, in every mode: POSTs answer 503 (they
+// answered 200 into a file nobody would find again), /healthz answers 503
+// naming the file, an error is logged naming it; the events acknowledged
+// before are still shipped (by the drain), and nothing of the file the path
+// names now is shipped under this collector's id.
+func TestReplacedBufferIsRefusedNotAcknowledged(t *testing.T) {
+	for _, mode := range store.Modes {
+		for _, swap := range []string{"rm", "symlink"} {
+			t.Run(string(mode)+"/"+swap, func(t *testing.T) {
+				dir := t.TempDir()
+				db := filepath.Join(dir, "events.db")
+				if swap == "symlink" {
+					if err := os.Symlink(filepath.Join(dir, "a.db"), db); err != nil {
+						t.Fatal(err)
+					}
+					// Another buffer, with backlog events of its own (ids 1...).
+					other := startCollector(t, nil, nil, "-db", filepath.Join(dir, "b.db"), "-upload-interval", "1h",
+						"-sink", "webhook", "-webhook-url", "http://"+freeAddr(t))
+					other.ready(t)
+					other.post(t, eventsBody(20, "other"))
+					if err := other.stop(t); err != nil {
+						t.Fatal(err)
+					}
+				}
+				out, err := os.Create(filepath.Join(dir, "stdout"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer out.Close()
+				p := startCollector(t, out, nil, "-db", db, "-mode", string(mode), "-upload-interval", "1h", "-max-conns", "2")
+				p.ready(t)
+				if code, body := p.post(t, eventsBody(5, "a")); code != 200 {
+					t.Fatalf("post: %d %s", code, body)
+				}
+
+				switch swap {
+				case "rm":
+					if err := os.Remove(db); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Remove(db + "-wal"); err != nil {
+						t.Fatal(err)
+					}
+				case "symlink":
+					if err := os.Symlink(filepath.Join(dir, "b.db"), db+".new"); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(db+".new", db); err != nil {
+						t.Fatal(err)
+					}
+				}
+
+				// Concurrent requests: concurrent mode would open new connections.
+				var wg sync.WaitGroup
+				codes := make([]int, 6)
+				bodies := make([]string, 6)
+				for i := range codes {
+					wg.Add(1)
+					go func() { // owned: wg
+						defer wg.Done()
+						codes[i], bodies[i] = p.post(t, eventsBody(2, "late"))
+					}()
+				}
+				wg.Wait()
+				for i, code := range codes {
+					if code != http.StatusServiceUnavailable || !strings.Contains(bodies[i], "replaced") {
+						t.Errorf("post after the %s: %d %s, want 503 naming the replaced file", swap, code, bodies[i])
+					}
+				}
+				p.waitHealth(t, http.StatusServiceUnavailable, "deleted or replaced", dir)
+				if !strings.Contains(p.logs.String(), "level=ERROR") || !strings.Contains(p.logs.String(), db) {
+					t.Errorf("no error log naming %s: %s", db, p.logs)
+				}
+				p.stop(t) // its exit status is the drain's business; the ledger below is ours
+
+				// The drain shipped the 5 acknowledged events, and only them.
+				shipped, err := os.ReadFile(out.Name())
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines := strings.Split(strings.TrimSpace(string(shipped)), "\n")
+				if len(lines) != 5 || strings.Contains(string(shipped), "other") || strings.Contains(string(shipped), "late") {
+					t.Errorf("shipped after the %s:\n%s\nwant the 5 acknowledged events only", swap, shipped)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// The WAL's bound. SQLite checkpoints the WAL into the database by itself
+// (every 1,000 pages, passively: it never waits), but it can copy back only
+// what no reader still needs, and it reuses the WAL from its start only
+// when no reader is in it. A read transaction held open for minutes (a
+// diagnostic query, sqlite3 -readonly) pins it: under load the WAL grew to
+// hundreds of megabytes, and without a size limit it kept that size after
+// the reader left. So:
+//
+//   - every connection has journal_size_limit = MaxWALBytes: when the WAL
+//     starts over, it is truncated back to that size;
+//   - the keeper (keeper.go) looks at the WAL's size every WatchEvery and,
+//     over MaxWALBytes, runs a checkpoint itself: PASSIVE first (it copies
+//     what it can without stopping writers), then, if that copied
+//     everything, TRUNCATE (which waits at most walBusyWait for the last
+//     readers, holding writers back that long, and empties the file);
+//   - the outcome is kept for /stats and /metrics, and Health turns bad
+//     when the WAL is far over its bound (walFarOver times): that is a
+//     reader holding a transaction open, and it names it.
+
+// DefaultMaxWALBytes bounds the WAL in normal operation.
+const DefaultMaxWALBytes = 64 << 20
+
+// walFarOver: Health fails once the WAL is this many times its bound.
+const walFarOver = 4
+
+// walBusyWait is how long a TRUNCATE checkpoint waits for readers (and so
+// holds writers back) before it gives up until the next look.
+const walBusyWait = 100 * time.Millisecond
+
+// WALStats are the WAL's size and the keeper's checkpoints, in /stats.
+type WALStats struct {
+	Bytes      int64 `json:"bytes"`       // the WAL file's size at the last look
+	LimitBytes int64 `json:"limit_bytes"` // MaxWALBytes
+	// Checkpoints the keeper ran because the WAL was over its bound, and how
+	// many of them a reader kept from emptying it.
+	Checkpoints int64          `json:"checkpoints"`
+	Blocked     int64          `json:"checkpoints_blocked"`
+	Last        *CheckpointRun `json:"last_checkpoint,omitempty"`
+	BlockedFor  float64        `json:"blocked_for_s,omitempty"` // since the first blocked one of a row
+	blockedAt   time.Time
+}
+
+// CheckpointRun is the outcome of one checkpoint the keeper ran.
+type CheckpointRun struct {
+	At time.Time `json:"at"`
+	// Outcome: "truncated" (the WAL is empty), "blocked" (a reader still
+	// needs frames: they stay), or "error".
+	Outcome      string  `json:"outcome"`
+	Error        string  `json:"error,omitempty"`
+	WALFrames    int64   `json:"wal_frames"`   // frames in the WAL when it ran
+	Checkpointed int64   `json:"checkpointed"` // frames copied into the database
+	BytesBefore  int64   `json:"bytes_before"`
+	TookMS       float64 `json:"took_ms"`
+}
+
+type walState struct {
+	mu sync.Mutex
+	st WALStats
+}
+
+// walLook records the WAL's size (from the keeper's identity check, or a
+// stat) and, over the bound, checkpoints on conn.
+func (s *Store) walLook(ctx context.Context, conn *sql.Conn, size int64) {
+	w := &s.wal
+	w.mu.Lock()
+	w.st.Bytes = size
+	w.mu.Unlock()
+	if size <= s.opts.MaxWALBytes {
+		w.mu.Lock()
+		w.st.blockedAt = time.Time{}
+		w.mu.Unlock()
+		return
+	}
+	run := s.checkpoint(ctx, conn, size)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.st.Checkpoints++
+	w.st.Last = &run
+	switch run.Outcome {
+	case "truncated":
+		w.st.Bytes = 0
+		w.st.blockedAt = time.Time{}
+	case "blocked":
+		w.st.Blocked++
+		if w.st.blockedAt.IsZero() {
+			w.st.blockedAt = run.At
+		}
+	}
+}
+
+// checkpoint runs PASSIVE, then TRUNCATE when PASSIVE copied everything.
+func (s *Store) checkpoint(ctx context.Context, conn *sql.Conn, size int64) CheckpointRun {
+	start := time.Now()
+	run := CheckpointRun{At: start, BytesBefore: size}
+	done := func(outcome string, err error) CheckpointRun {
+		run.Outcome = outcome
+		if err != nil {
+			run.Error = err.Error()
+		}
+		run.TookMS = float64(time.Since(start).Microseconds()) / 1000
+		return run
+	}
+	var busy int
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &run.WALFrames, &run.Checkpointed); err != nil {
+		return done("error", fmt.Errorf("passive checkpoint: %w", err))
+	}
+	if run.Checkpointed < run.WALFrames {
+		// A reader's snapshot needs the rest: TRUNCATE would only hold the
+		// writers back for walBusyWait and fail the same way.
+		return done("blocked", nil)
+	}
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &run.WALFrames, &run.Checkpointed); err != nil {
+		return done("error", fmt.Errorf("truncate checkpoint: %w", err))
+	}
+	if busy != 0 {
+		return done("blocked", nil)
+	}
+	return done("truncated", nil)
+}
+
+// WALStats reports the WAL's size and the keeper's checkpoints.
+func (s *Store) WALStats() WALStats {
+	s.wal.mu.Lock()
+	defer s.wal.mu.Unlock()
+	st := s.wal.st
+	st.LimitBytes = s.opts.MaxWALBytes
+	if !st.blockedAt.IsZero() {
+		st.BlockedFor = time.Since(st.blockedAt).Seconds()
+	}
+	return st
+}
+
+// walProblem says why the WAL is unhealthy, or "".
+func (s *Store) walProblem() string {
+	st := s.WALStats()
+	if st.Bytes < walFarOver*st.LimitBytes {
+		return ""
+	}
+	msg := fmt.Sprintf("the WAL is %d MiB, over %d times its %d MiB bound",
+		st.Bytes>>20, walFarOver, st.LimitBytes>>20)
+	if st.Last != nil && st.Last.Outcome == "blocked" {
+		msg += fmt.Sprintf(": checkpoints blocked for %.0fs by a read transaction held open"+
+			" (a long collector query, MCP query or sqlite3 session?); end it and the WAL is emptied", st.BlockedFor)
+	} else if st.Last != nil && st.Last.Error != "" {
+		msg += ": the last checkpoint failed: " + st.Last.Error
+	}
+	return msg
+}
