@@ -54,6 +54,13 @@ const MaxDevices = 50
 
 // Stats summarises the buffer as of now.
 func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	st, err := d.stats(ctx, now)
+	return st, d.limited(ctx, err)
+}
+
+func (d *DB) stats(ctx context.Context, now time.Time) (*Stats, error) {
 	st := &Stats{At: now.UTC(), Devices: []DeviceStat{}, RecentRuns: []Run{}}
 	nowMS := now.UnixMilli()
 	q := func(query string, args []any, dest ...any) error {

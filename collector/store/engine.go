@@ -67,6 +67,9 @@ var SQLite = Engine{
 			q.Add("_pragma", "synchronous("+c.Synchronous+")")
 			if c.WALLimit > 0 {
 				q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", c.WALLimit))
+				// The engine's own checkpoint after a commit, in pages (of 4 KiB,
+				// the default): SQLite's 1,000, or fewer under a smaller bound.
+				q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", max(16, min(1000, c.WALLimit/4096))))
 			}
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -54,8 +53,8 @@ func (s *Store) startKeeper(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("keeper connection: %w", err)
 	}
-	// The keeper's TRUNCATE waits this long for readers, no longer.
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, walBusyWait.Milliseconds())); err != nil {
+	// The keeper's checkpoints wait for no lock: they never hold writers back.
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
 		conn.Close()
 		return fmt.Errorf("keeper connection: %w", err)
 	}
@@ -83,14 +82,8 @@ func (s *Store) keep() {
 		case <-t.C:
 		}
 		s.checkFile()
-		size := int64(0)
-		if id := s.guard.id.Load(); id != nil {
-			if fi, err := os.Stat(id.paths[1]); err == nil {
-				size = fi.Size()
-			}
-		}
 		k.mu.Lock()
-		s.walLook(ctx, k.conn, size)
+		s.walLook(ctx, k.conn, s.walBytes())
 		k.mu.Unlock()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 )
@@ -19,23 +20,22 @@ import (
 //   - every connection has journal_size_limit = MaxWALBytes: when the WAL
 //     starts over, it is truncated back to that size;
 //   - the keeper (keeper.go) looks at the WAL's size every WatchEvery and,
-//     over MaxWALBytes, runs a checkpoint itself: PASSIVE first (it copies
-//     what it can without stopping writers), then, if that copied
-//     everything, TRUNCATE (which waits at most walBusyWait for the last
-//     readers, holding writers back that long, and empties the file);
+//     over MaxWALBytes, runs a checkpoint itself: PASSIVE (it copies what
+//     no reader needs, without stopping writers), then, if that copied
+//     everything, TRUNCATE without waiting (it empties the file at once if
+//     no writer and no reader is in it; under load the next commit starts
+//     the WAL over and truncates it to the bound anyway, so nobody is held
+//     back for it);
 //   - the outcome is kept for /stats and /metrics, and Health turns bad
-//     when the WAL is far over its bound (walFarOver times): that is a
-//     reader holding a transaction open, and it names it.
+//     when the WAL is far over its bound (walFarOver times) and the last
+//     checkpoint could not copy it: that is a reader holding a transaction
+//     open, and Health names it.
 
 // DefaultMaxWALBytes bounds the WAL in normal operation.
 const DefaultMaxWALBytes = 64 << 20
 
 // walFarOver: Health fails once the WAL is this many times its bound.
 const walFarOver = 4
-
-// walBusyWait is how long a TRUNCATE checkpoint waits for readers (and so
-// holds writers back) before it gives up until the next look.
-const walBusyWait = 100 * time.Millisecond
 
 // WALStats are the WAL's size and the keeper's checkpoints, in /stats.
 type WALStats struct {
@@ -53,7 +53,9 @@ type WALStats struct {
 // CheckpointRun is the outcome of one checkpoint the keeper ran.
 type CheckpointRun struct {
 	At time.Time `json:"at"`
-	// Outcome: "truncated" (the WAL is empty), "blocked" (a reader still
+	// Outcome: "truncated" (the WAL is empty), "copied" (every frame is in
+	// the database; writers were busy, the next commit starts the WAL over),
+	// "busy" (another checkpoint was running), "blocked" (a reader still
 	// needs frames: they stay), or "error".
 	Outcome      string  `json:"outcome"`
 	Error        string  `json:"error,omitempty"`
@@ -72,9 +74,6 @@ type walState struct {
 // stat) and, over the bound, checkpoints on conn.
 func (s *Store) walLook(ctx context.Context, conn *sql.Conn, size int64) {
 	w := &s.wal
-	w.mu.Lock()
-	w.st.Bytes = size
-	w.mu.Unlock()
 	if size <= s.opts.MaxWALBytes {
 		w.mu.Lock()
 		w.st.blockedAt = time.Time{}
@@ -87,8 +86,7 @@ func (s *Store) walLook(ctx context.Context, conn *sql.Conn, size int64) {
 	w.st.Checkpoints++
 	w.st.Last = &run
 	switch run.Outcome {
-	case "truncated":
-		w.st.Bytes = 0
+	case "truncated", "copied":
 		w.st.blockedAt = time.Time{}
 	case "blocked":
 		w.st.Blocked++
@@ -114,25 +112,30 @@ func (s *Store) checkpoint(ctx context.Context, conn *sql.Conn, size int64) Chec
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &run.WALFrames, &run.Checkpointed); err != nil {
 		return done("error", fmt.Errorf("passive checkpoint: %w", err))
 	}
-	if run.Checkpointed < run.WALFrames {
-		// A reader's snapshot needs the rest: TRUNCATE would only hold the
-		// writers back for walBusyWait and fail the same way.
-		return done("blocked", nil)
+	switch {
+	case busy != 0:
+		return done("busy", nil) // a commit's own autocheckpoint had the lock
+	case run.Checkpointed < run.WALFrames:
+		return done("blocked", nil) // a reader's snapshot needs the rest
 	}
-	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &run.WALFrames, &run.Checkpointed); err != nil {
+	// The keeper's connection waits for no lock (busy_timeout 0): this
+	// never holds a writer back.
+	var frames, copied int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
 		return done("error", fmt.Errorf("truncate checkpoint: %w", err))
 	}
 	if busy != 0 {
-		return done("blocked", nil)
+		return done("copied", nil)
 	}
 	return done("truncated", nil)
 }
 
-// WALStats reports the WAL's size and the keeper's checkpoints.
+// WALStats reports the WAL's size (now) and the keeper's checkpoints.
 func (s *Store) WALStats() WALStats {
 	s.wal.mu.Lock()
-	defer s.wal.mu.Unlock()
 	st := s.wal.st
+	s.wal.mu.Unlock()
+	st.Bytes = s.walBytes()
 	st.LimitBytes = s.opts.MaxWALBytes
 	if !st.blockedAt.IsZero() {
 		st.BlockedFor = time.Since(st.blockedAt).Seconds()
@@ -140,19 +143,47 @@ func (s *Store) WALStats() WALStats {
 	return st
 }
 
-// walProblem says why the WAL is unhealthy, or "".
+// walBytes is the WAL file's size on disk now.
+func (s *Store) walBytes() int64 {
+	id := s.guard.id.Load()
+	if id == nil {
+		return 0
+	}
+	fi, err := os.Stat(id.paths[1])
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// walProblem says why the WAL is unhealthy, or "": far over its bound, and
+// the last checkpoint could not bring it back.
 func (s *Store) walProblem() string {
 	st := s.WALStats()
-	if st.Bytes < walFarOver*st.LimitBytes {
+	if st.Bytes < walFarOver*st.LimitBytes || st.Last == nil {
 		return ""
 	}
-	msg := fmt.Sprintf("the WAL is %d MiB, over %d times its %d MiB bound",
-		st.Bytes>>20, walFarOver, st.LimitBytes>>20)
-	if st.Last != nil && st.Last.Outcome == "blocked" {
-		msg += fmt.Sprintf(": checkpoints blocked for %.0fs by a read transaction held open"+
+	msg := fmt.Sprintf("the WAL is %s, over %d times its %s bound (-max-wal-bytes)",
+		byteSize(st.Bytes), walFarOver, byteSize(st.LimitBytes))
+	switch st.Last.Outcome {
+	case "blocked":
+		return msg + fmt.Sprintf(": checkpoints blocked for %.0fs by a read transaction held open"+
 			" (a long collector query, MCP query or sqlite3 session?); end it and the WAL is emptied", st.BlockedFor)
-	} else if st.Last != nil && st.Last.Error != "" {
-		msg += ": the last checkpoint failed: " + st.Last.Error
+	case "error":
+		return msg + ": the last checkpoint failed: " + st.Last.Error
 	}
-	return msg
+	return "" // copied or truncated: it comes back down by itself
+}
+
+// byteSize formats n bytes for people.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -57,6 +57,7 @@ Flags:
 	fs.BoolVar(&c.store.Indexed, "indexed", false, "add an index on events(device_id) for per-device queries")
 	fs.IntVar(&c.store.MaxConns, "max-conns", store.DefaultMaxConns, "database connection pool ceiling")
 	fs.IntVar(&c.store.MaxCommitBytes, "max-commit-bytes", 0, "cap on one transaction's write set, in bytes (0 = none)")
+	fs.Int64Var(&c.store.MaxWALBytes, "max-wal-bytes", store.DefaultMaxWALBytes, "bound on the WAL file in normal operation, in bytes; /healthz fails at 4x (a long reader holds it)")
 	fs.Int64Var(&c.server.MaxBacklog, "max-backlog", 50000, "answer 503 once this many events wait for upload (0 = unlimited)")
 	fs.IntVar(&c.server.MaxPayloadBytes, "max-payload-bytes", server.DefaultMaxPayloadBytes, "largest event payload, in bytes")
 	var maxBody int64
@@ -117,6 +118,8 @@ Flags:
 		return bad("max-commit-bytes", "must not be negative")
 	case c.store.MaxCommitBytes > 0 && c.store.MaxCommitBytes < 256:
 		return bad("max-commit-bytes", "%d is too small to hold one event; use 0 or at least 256", c.store.MaxCommitBytes)
+	case c.store.MaxWALBytes < 1<<20:
+		return bad("max-wal-bytes", "must be at least 1048576 (1 MiB), not %d", c.store.MaxWALBytes)
 	case c.server.MaxBacklog < 0:
 		return bad("max-backlog", "must not be negative")
 	case c.server.MaxPayloadBytes < 1:

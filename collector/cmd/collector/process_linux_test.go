@@ -401,8 +401,15 @@ func TestSecondCollectorOnOneFileIsRefused(t *testing.T) {
 	if code, body := first.post(t, eventsBody(2, "b")); code != 200 {
 		t.Errorf("the first collector after the refusal: %d %s", code, body)
 	}
-	if st := first.storeStats(t); st.Backlog != 5 {
-		t.Errorf("first collector's backlog = %d, want 5", st.Backlog)
+	if st := first.storeStats(t); st.Backlog != 5 || st.WAL.LimitBytes != store.DefaultMaxWALBytes {
+		t.Errorf("first collector's stats = %+v, want a backlog of 5 and the WAL's bound", st)
+	}
+	_, m := first.get(t, "/metrics")
+	for _, want := range []string{"\ncollector_buffer_healthy 1\n", "\ncollector_wal_bytes ", "\ncollector_wal_limit_bytes 6.7108864e+07\n",
+		"\ncollector_wal_checkpoints_total 0\n", "\ncollector_wal_last_checkpoint_ok 1\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	if err := first.stop(t); err != nil {
 		t.Fatalf("first stop: %v", err)
@@ -487,6 +494,9 @@ func TestReplacedBufferIsRefusedNotAcknowledged(t *testing.T) {
 					}
 				}
 				p.waitHealth(t, http.StatusServiceUnavailable, "deleted or replaced", dir)
+				if _, m := p.get(t, "/metrics"); !strings.Contains(m, "\ncollector_buffer_healthy 0\n") {
+					t.Errorf("/metrics does not say the buffer is unhealthy")
+				}
 				if !strings.Contains(p.logs.String(), "level=ERROR") || !strings.Contains(p.logs.String(), db) {
 					t.Errorf("no error log naming %s: %s", db, p.logs)
 				}
