@@ -125,10 +125,11 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 				return err
 			}
 			if _, err := t.ExecContext(t.ctx,
-				`INSERT INTO devices (device_key, last_seen_at) VALUES (?, ?)
+				`INSERT INTO devices (device_key, last_seen_at, last_shipped_at) VALUES (?, ?, ?)
 				 ON CONFLICT (device_key) DO UPDATE
-				 SET last_seen_at = max(coalesce(last_seen_at, 0), excluded.last_seen_at)`,
-				device, ts); err != nil {
+				 SET last_seen_at = max(coalesce(last_seen_at, 0), excluded.last_seen_at),
+				     last_shipped_at = excluded.last_shipped_at`,
+				device, ts, at); err != nil {
 				return fmt.Errorf("upsert device: %w", err)
 			}
 		}

@@ -67,7 +67,8 @@ func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes 
 		return nil, err
 	}
 	ids := make([]int64, 0, len(events))
-	args := make([]any, 0, 4*min(len(events), insertRows[0]))
+	args := make([]any, 0, 5*min(len(events), insertRows[0]))
+	received := time.Now().UnixMilli() // the collector's clock, beside the producer's ts
 	for rest := events; len(rest) > 0; {
 		i := 0
 		for insertRows[i] > len(rest) {
@@ -80,7 +81,7 @@ func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes 
 			if len(e.Payload) > 0 {
 				payload = string(e.Payload)
 			}
-			args = append(args, e.DeviceID, e.Kind, payload, e.TS)
+			args = append(args, e.DeviceID, e.Kind, payload, e.TS, received)
 		}
 		res, err := t.StmtContext(ctx, t.s.insertStmts[i]).ExecContext(ctx, args...)
 		if err != nil {
@@ -104,12 +105,12 @@ var insertRows = [...]int{64, 8, 1}
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (device_id, kind, payload_json, ts) VALUES `)
+	b.WriteString(`INSERT INTO events (device_id, kind, payload_json, ts, received_at) VALUES `)
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?)")
 	}
 	return b.String()
 }
