@@ -83,6 +83,7 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Logger = slog.New(newQuietRepeats(cfg.Logger.Handler(), repeatEvery)) // quiet.go
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
@@ -341,7 +342,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error, retryAfter t
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))
 	}
 	if status >= 500 && log != nil {
-		log.Warn("request failed", "status", status, "err", err)
+		log.Warn(msgRequestFailed, "status", status, "err", err)
 	}
 	writeJSON(w, status, resp)
 }
