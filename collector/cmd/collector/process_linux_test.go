@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -513,5 +514,76 @@ func TestReplacedBufferIsRefusedNotAcknowledged(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A receiver that redirects, or refuses everything (404, 401), leaves the
+// backlog whole through the real binary: /healthz answers 503 naming the
+// cause, nothing is shipped or rejected, and once the receiver is right
+// the backlog is delivered.
+func TestMisconfiguredReceiverThroughTheBinary(t *testing.T) {
+	var mode atomic.Value // "302", "404", "401" or "ok"
+	var mu sync.Mutex
+	var got int
+	var redirected atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" { // a follower's GET: answered 200, receives nothing
+			redirected.Add(1)
+			return
+		}
+		switch m := mode.Load().(string); m {
+		case "302":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		case "404":
+			http.NotFound(w, r)
+		case "401":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			var batch []json.RawMessage
+			json.NewDecoder(r.Body).Decode(&batch)
+			mu.Lock()
+			got += len(batch)
+			mu.Unlock()
+		}
+	}))
+	defer hook.Close()
+	mode.Store("302")
+	db := filepath.Join(t.TempDir(), "events.db")
+	p := startCollector(t, nil, nil, "-db", db, "-sink", "webhook", "-webhook-url", hook.URL+"/ingest",
+		"-upload-interval", "20ms", "-upload-max-backoff", "100ms")
+	p.ready(t)
+	if code, body := p.post(t, eventsBody(30, "m")); code != 200 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	for _, tc := range []struct{ mode, cause string }{
+		{"302", "redirects are never followed"},
+		{"404", "404 Not Found"},
+		{"401", "401 Unauthorized"},
+	} {
+		mode.Store(tc.mode)
+		p.waitHealth(t, http.StatusServiceUnavailable, tc.cause)
+		if st := p.storeStats(t); st.Backlog != 30 || st.Uploaded != 0 {
+			t.Errorf("%s: backlog %d, uploaded %d; want 30 and 0", tc.mode, st.Backlog, st.Uploaded)
+		}
+	}
+	_, stats := p.get(t, "/stats")
+	if !strings.Contains(stats, `"events_rejected":0`) || !strings.Contains(stats, `"events_shipped":0`) {
+		t.Errorf("/stats = %s, want nothing shipped nor rejected", stats)
+	}
+	mode.Store("ok")
+	p.waitHealth(t, http.StatusOK)
+	for p.storeStats(t).Backlog > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got != 30 || redirected.Load() != 0 {
+		t.Errorf("delivered %d (want 30), redirect target hit %d times (want 0)", got, redirected.Load())
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM upload_runs WHERE status = 'rejected'`); n != 0 {
+		t.Errorf("%d rejected audit rows, want 0", n)
 	}
 }
