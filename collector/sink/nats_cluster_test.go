@@ -2,10 +2,7 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"edgecollector/collector"
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -38,11 +35,7 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	urls := natstest.ProcURLs(nodes...)
 	n := dial(t, NATSOptions{URL: urls, Stream: "R3", Replicas: 3, AckTimeout: 2 * time.Second})
 
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.MustOpen(t, store.Options{})
 	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 100, Interval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	up.Start(context.Background())
 	defer up.Stop(context.Background())
@@ -55,13 +48,8 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	insertErr := make(chan error, 1)
 	go func() {
 		defer wg.Done()
-		for r := range requests {
-			batch := make([]collector.Event, per)
-			for i := range batch {
-				batch[i] = collector.Event{DeviceID: fmt.Sprint("dev-", i%4), Kind: "t", TS: int64(r*per + i + 1),
-					Payload: json.RawMessage(fmt.Sprintf(`{"r":%d,"i":%d}`, r, i))}
-			}
-			if _, err := st.Insert(context.Background(), batch); err != nil {
+		for range requests {
+			if _, err := st.Insert(context.Background(), storetest.Fleet(4, per)); err != nil {
 				insertErr <- err
 				return
 			}
@@ -101,6 +89,7 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	// leaders; until then JetStream's API can have no responder.
 	survivor := nodes[(victim+1)%3]
 	var msgs []natstest.Msg
+	var err error
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		msgs, err = natstest.ReadStream(ctx, survivor.URL, "R3")

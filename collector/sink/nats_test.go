@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/storetest"
 )
 
 func dial(t *testing.T, o NATSOptions) *NATS {
@@ -117,18 +117,8 @@ func TestNATSServerDownKeepsBacklogThenResumes(t *testing.T) {
 	url := srv.ClientURL()
 	n := dial(t, NATSOptions{URL: url, AckTimeout: time.Second})
 
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	insertN := func(k int) {
-		for i := range k {
-			if _, err := st.Insert(context.Background(), []collector.Event{{DeviceID: fmt.Sprint("dev-", i%3), Kind: "t", TS: 1}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	st := storetest.MustOpen(t, store.Options{})
+	insertN := func(k int) { storetest.MustInsertEach(t, st, storetest.Fleet(3, k)) }
 	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 10})
 	insertN(10)
 	if err := up.Drain(context.Background()); err != nil {
