@@ -192,3 +192,42 @@ func TestBackoffDoublesWithJitterUpToCap(t *testing.T) {
 		}
 	}
 }
+
+// Retention zero keeps uploaded events forever; a positive retention purges
+// those uploaded longer ago than it.
+func TestRetentionZeroKeepsForever(t *testing.T) {
+	for _, tc := range []struct {
+		retention time.Duration
+		kept      int64
+	}{
+		{0, 5},         // keep forever
+		{time.Hour, 0}, // uploaded 48h ago: purged
+	} {
+		t.Run(tc.retention.String(), func(t *testing.T) {
+			s := storetest.MustOpen(t, store.Options{})
+			old := storetest.Events("old", 5)
+			storetest.MustInsert(t, s, old)
+			if err := s.Checkpoint(context.Background(), old, time.Now().Add(-48*time.Hour), nil); err != nil {
+				t.Fatal(err)
+			}
+			insert(t, s, 2)
+			// Batch 1: the loop's second cycle starts only after the first
+			// one's purge has run.
+			u := New(s, &sinktest.Sink{}, Options{Batch: 1, Interval: time.Millisecond, Retention: tc.retention})
+			u.Start(context.Background())
+			deadline := time.Now().Add(10 * time.Second)
+			for u.Stats().Cycles < 2 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if err := u.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if u.Stats().Cycles < 2 {
+				t.Fatalf("cycles = %d after 10s, want 2", u.Stats().Cycles)
+			}
+			if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE device_id = 'old'`); got != tc.kept {
+				t.Errorf("old uploaded events left = %d, want %d", got, tc.kept)
+			}
+		})
+	}
+}

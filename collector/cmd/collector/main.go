@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // (bounded by -drain-timeout), close the database. A second signal aborts
 // the drain; everything acknowledged is already on disk.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+	cfg, err := parseFlags(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	up.Start(context.WithoutCancel(ctx))
 	log.Info("collector started", "version", version, "addr", srv.Addr().String(), "db", cfg.store.Path,
-		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.uploader.CollectorID, "backlog", st.Backlog())
+		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.uploader.CollectorID, "backlog", st.Backlog(),
+		"from_env", slices.Sorted(maps.Values(cfg.fromEnv)))
 
 	var serveErr error
 	select {
