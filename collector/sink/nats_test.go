@@ -64,7 +64,7 @@ func TestNATSPublishesOneMessagePerEventAndAcks(t *testing.T) {
 		if string(m.Data) != want || !strings.Contains(hook, want) {
 			t.Errorf("message %d body\n%s\nwant\n%s", i, m.Data, want)
 		}
-		if got, want := m.Header.Get(jetstream.MsgIDHeader), MsgID("edge-9", events[i].ID); got != want {
+		if got, want := m.Header.Get(jetstream.MsgIDHeader), msgID("edge-9", events[i].ID); got != want {
 			t.Errorf("message %d Nats-Msg-Id = %q, want %q", i, got, want)
 		}
 		if got := m.Header.Get(CollectorIDHeader); got != "edge-9" {
@@ -267,9 +267,9 @@ func TestSubjectTemplate(t *testing.T) {
 		{"", "", "", true},
 		{"t. x", "", "", true}, // white space
 	} {
-		tmpl, err := ParseSubject(tc.tmpl)
+		tmpl, err := parseSubject(tc.tmpl)
 		if (err != nil) != tc.bad {
-			t.Errorf("ParseSubject(%q) error = %v, want bad %v", tc.tmpl, err, tc.bad)
+			t.Errorf("parseSubject(%q) error = %v, want bad %v", tc.tmpl, err, tc.bad)
 			continue
 		}
 		if tc.bad {
@@ -282,11 +282,11 @@ func TestSubjectTemplate(t *testing.T) {
 			t.Errorf("%q expands to %q, want %q", tc.tmpl, got, tc.subject)
 		}
 	}
-	if got := SubjectToken(""); got != "_" {
-		t.Errorf("SubjectToken(\"\") = %q", got)
+	if got := subjectToken(""); got != "_" {
+		t.Errorf("subjectToken(\"\") = %q", got)
 	}
-	if got := SubjectToken("é"); got != "__" {
-		t.Errorf("SubjectToken(é) = %q, want one _ per byte", got)
+	if got := subjectToken("é"); got != "__" {
+		t.Errorf("subjectToken(é) = %q, want one _ per byte", got)
 	}
 }
 

@@ -25,7 +25,7 @@ const (
 	DefaultInterval   = time.Second
 	DefaultBatch      = 1000
 	DefaultMaxBackoff = 30 * time.Second
-	DefaultPurgeEvery = time.Minute
+	defaultPurgeEvery = time.Minute
 )
 
 // DefaultRetention is the retention the collector command starts with. It
@@ -61,7 +61,7 @@ func (o Options) withDefaults() Options {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
 	if o.PurgeEvery <= 0 {
-		o.PurgeEvery = DefaultPurgeEvery
+		o.PurgeEvery = defaultPurgeEvery
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -254,7 +254,7 @@ func (c *config) natsOnly(name string, check func() error) func() error {
 }
 
 func (c *config) checkSubject() error {
-	if _, err := sink.ParseSubject(c.nats.Subject); err != nil {
+	if err := sink.CheckSubject(c.nats.Subject); err != nil {
 		return fmt.Errorf("%q: %w", c.nats.Subject, err)
 	}
 	return nil

@@ -88,25 +88,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close() // after a clean drain this is a no-op
 
-	var out collector.Sink
-	switch cfg.sink {
-	case "log":
-		out = sink.NewLog(stdout)
-	case "webhook":
-		out = sink.NewWebhook(cfg.webhookURL, cfg.webhookTimeout)
-	case "nats":
-		cfg.nats.Name = "collector " + cfg.uploader.CollectorID
-		cfg.nats.Logger = log
-		ns, err := sink.DialNATS(ctx, cfg.nats)
-		if err != nil {
-			return err
-		}
-		defer ns.Close() // after the uploader's final drain
-		out = ns
+	out, closeSink, err := openSink(ctx, cfg, log, stdout)
+	if err != nil {
+		return err
 	}
-	if cfg.flakyEvery > 0 {
-		out = &sink.Flaky{Sink: out, Every: cfg.flakyEvery}
-	}
+	defer closeSink() // after the uploader's final drain
 	cfg.uploader.Logger = log
 	up := uploader.New(st, out, cfg.uploader)
 	cfg.server.Logger = log
@@ -127,8 +113,43 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Error("server failed; shutting down", "err", serveErr)
 	case <-ctx.Done():
 	}
+	if err := errors.Join(shutdown(ctx, cfg.drainTimeout, sigs, log, srv, up, st), serveErr); err != nil {
+		return err
+	}
+	log.Info("collector stopped", "backlog", st.Backlog())
+	return nil
+}
 
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
+// openSink returns the sink cfg names, and what closes it.
+func openSink(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (collector.Sink, func(), error) {
+	var out collector.Sink
+	closeSink := func() {}
+	switch cfg.sink {
+	case "log":
+		out = sink.NewLog(stdout)
+	case "webhook":
+		out = sink.NewWebhook(cfg.webhookURL, cfg.webhookTimeout)
+	case "nats":
+		cfg.nats.Name = "collector " + cfg.uploader.CollectorID
+		cfg.nats.Logger = log
+		ns, err := sink.DialNATS(ctx, cfg.nats)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, closeSink = ns, func() { ns.Close() }
+	}
+	if cfg.flakyEvery > 0 {
+		out = &sink.Flaky{Sink: out, Every: cfg.flakyEvery}
+	}
+	return out, closeSink, nil
+}
+
+// shutdown drains within drainTimeout: requests in flight first (half the
+// budget at most), then the backlog, then the buffer is closed. A second
+// signal on sigs aborts the drain.
+func shutdown(ctx context.Context, drainTimeout time.Duration, sigs <-chan os.Signal, log *slog.Logger,
+	srv *server.Server, up *uploader.Uploader, st *store.Store) error {
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
 	aborted := make(chan struct{})
 	go func() { // owned: ends when the drain does (cancel) or on a second signal
@@ -145,7 +166,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Half the budget for requests in flight, the rest (at least) for the
 	// backlog: a client that holds a connection open must not eat the
 	// uploader's share.
-	httpCtx, httpCancel := context.WithTimeout(drainCtx, cfg.drainTimeout/2)
+	httpCtx, httpCancel := context.WithTimeout(drainCtx, drainTimeout/2)
 	if err := srv.Shutdown(httpCtx); err != nil {
 		// Not a failure: whatever was acknowledged is on disk.
 		log.Warn("http shutdown", "err", err)
@@ -164,14 +185,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		errs = append(errs, errors.New("aborted by second signal"))
 	default:
 	}
-	if serveErr != nil {
-		errs = append(errs, serveErr)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	log.Info("collector stopped", "backlog", st.Backlog())
-	return nil
+	return errors.Join(errs...)
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {
