@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // Retention runs on the collector's clock: events stamped years ahead or at
@@ -16,8 +18,8 @@ import (
 // left the table); a device shipped since stays, and comes back when its
 // next event is shipped. Each event records when the collector received it.
 func TestRetentionOnTheCollectorsClock(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode})
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode})
 		ctx := context.Background()
 		now := time.Now()
 		year := now.Add(365 * 24 * time.Hour).UnixMilli()
@@ -30,7 +32,7 @@ func TestRetentionOnTheCollectorsClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := time.Now().UnixMilli()
-		if n := count(t, s.DB(), `SELECT count(*) FROM events WHERE received_at BETWEEN ? AND ?`, before, after); n != 3 {
+		if n := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE received_at BETWEEN ? AND ?`, before, after); n != 3 {
 			t.Errorf("%d events with a received_at from the collector's clock, want 3", n)
 		}
 		evs, err := s.FetchBacklog(ctx, 10)
@@ -83,11 +85,11 @@ func TestRetentionOnTheCollectorsClock(t *testing.T) {
 // its rows keep a NULL received_at, its devices count as shipped now.
 func TestMigrateVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	db, err := sql.Open(SQLite.Driver, SQLite.DSN(path, ConnConfig{BusyTimeout: time.Second, Synchronous: "FULL"}))
+	db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{BusyTimeout: time.Second, Synchronous: "FULL"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{migrations[0], `PRAGMA user_version = 1`,
+	for _, q := range []string{store.MigrationV1, `PRAGMA user_version = 1`,
 		`INSERT INTO events (device_id, kind, ts) VALUES ('old', 't', 5)`,
 		`INSERT INTO devices (device_key, last_seen_at) VALUES ('old', 5)`} {
 		if _, err := db.Exec(q); err != nil {
@@ -95,14 +97,14 @@ func TestMigrateVersion1(t *testing.T) {
 		}
 	}
 	db.Close()
-	s := MustOpen(t, Options{Path: path})
-	if n := count(t, s.DB(), `SELECT count(*) FROM events WHERE received_at IS NULL`); n != 1 {
+	s := storetest.MustOpen(t, store.Options{Path: path})
+	if n := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE received_at IS NULL`); n != 1 {
 		t.Errorf("old rows with NULL received_at = %d, want 1", n)
 	}
-	if n := count(t, s.DB(), `SELECT count(*) FROM devices WHERE last_shipped_at > ?`, time.Now().Add(-time.Hour).UnixMilli()); n != 1 {
+	if n := storetest.Count(t, s.DB(), `SELECT count(*) FROM devices WHERE last_shipped_at > ?`, time.Now().Add(-time.Hour).UnixMilli()); n != 1 {
 		t.Errorf("old devices stamped shipped now = %d, want 1", n)
 	}
-	if n := count(t, s.DB(), `PRAGMA user_version`); n != 2 {
+	if n := storetest.Count(t, s.DB(), `PRAGMA user_version`); n != 2 {
 		t.Errorf("user_version = %d, want 2", n)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // What an operator can do to the buffer's path while the collector runs.
@@ -70,11 +72,11 @@ func mustRemove(t *testing.T, paths ...string) {
 func otherBuffer(t *testing.T, dir string, n int) string {
 	t.Helper()
 	path := filepath.Join(dir, "other.db")
-	o, err := Open(context.Background(), Options{Path: path})
+	o, err := store.Open(context.Background(), store.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Insert(context.Background(), Events("other", n)); err != nil {
+	if _, err := o.Insert(context.Background(), storetest.Events("other", n)); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Close(); err != nil {
@@ -91,7 +93,7 @@ func otherBuffer(t *testing.T, dir string, n int) string {
 func TestReplacedBufferStopsAcknowledging(t *testing.T) {
 	for _, r := range replacements {
 		t.Run(r.name, func(t *testing.T) {
-			forModes(t, func(t *testing.T, mode Mode) {
+			storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
 				dir := t.TempDir()
 				other := otherBuffer(t, dir, 9)
 				path := filepath.Join(dir, "events.db")
@@ -100,12 +102,12 @@ func TestReplacedBufferStopsAcknowledging(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				s, err := Open(context.Background(), Options{Path: path, Mode: mode, WatchEvery: time.Hour})
+				s, err := store.Open(context.Background(), store.Options{Path: path, Mode: mode, WatchEvery: time.Hour})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer s.Close()
-				acked, err := s.Insert(context.Background(), Events("d", 5))
+				acked, err := s.Insert(context.Background(), storetest.Events("d", 5))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -120,7 +122,7 @@ func TestReplacedBufferStopsAcknowledging(t *testing.T) {
 				errs := make(chan error, 8)
 				for range cap(errs) {
 					go func() {
-						_, err := s.Insert(context.Background(), Events("late", 3))
+						_, err := s.Insert(context.Background(), storetest.Events("late", 3))
 						errs <- err
 					}()
 				}
@@ -184,18 +186,18 @@ func TestReplacedBufferStopsAcknowledging(t *testing.T) {
 
 func countIn(t *testing.T, path, query string) int64 {
 	t.Helper()
-	db, err := sql.Open(SQLite.Driver, SQLite.DSN(path, ConnConfig{BusyTimeout: time.Second, ReadOnly: true}))
+	db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{BusyTimeout: time.Second, ReadOnly: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	return count(t, db, query)
+	return storetest.Count(t, db, query)
 }
 
 // The keeper notices a replacement on its own, with no write to tell it.
 func TestKeeperNoticesReplacementWhileIdle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	s := MustOpen(t, Options{Path: path, WatchEvery: 10 * time.Millisecond})
+	s := storetest.MustOpen(t, store.Options{Path: path, WatchEvery: 10 * time.Millisecond})
 	if !s.Health().OK {
 		t.Fatalf("health before = %+v", s.Health())
 	}
@@ -209,9 +211,9 @@ func TestKeeperNoticesReplacementWhileIdle(t *testing.T) {
 // BenchmarkCheckFile is the cost the identity check adds to each commit
 // (three stat calls), to set against the commit's fsync.
 func BenchmarkCheckFile(b *testing.B) {
-	s := MustOpen(b, Options{})
+	s := storetest.MustOpen(b, store.Options{})
 	for b.Loop() {
-		if err := s.checkFile(); err != nil {
+		if err := store.CheckFile(s); err != nil {
 			b.Fatal(err)
 		}
 	}

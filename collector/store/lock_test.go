@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -8,36 +8,39 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // A second store on a file another holds is refused, naming the file and
 // the holder; read-only readers still work beside the holder, and the file
 // is free again once the holder closes.
 func TestSecondOpenOfOneFileIsRefused(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
 		path := filepath.Join(t.TempDir(), "events.db")
-		first := MustOpen(t, Options{Path: path, Mode: mode})
-		if _, err := first.Insert(context.Background(), Events("d", 3)); err != nil {
+		first := storetest.MustOpen(t, store.Options{Path: path, Mode: mode})
+		if _, err := first.Insert(context.Background(), storetest.Events("d", 3)); err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range Modes {
-			_, err := Open(context.Background(), Options{Path: path, Mode: m})
-			if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) ||
+		for _, m := range store.Modes {
+			_, err := store.Open(context.Background(), store.Options{Path: path, Mode: m})
+			if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), path) ||
 				!strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
-				t.Fatalf("second open (%s): err = %v, want ErrLocked naming %s and pid %d", m, err, path, os.Getpid())
+				t.Fatalf("second open (%s): err = %v, want store.ErrLocked naming %s and pid %d", m, err, path, os.Getpid())
 			}
 		}
 		// The refusals changed nothing: the holder still writes and reads.
-		if _, err := first.Insert(context.Background(), Events("d", 2)); err != nil {
+		if _, err := first.Insert(context.Background(), storetest.Events("d", 2)); err != nil {
 			t.Fatalf("holder insert after the refusals: %v", err)
 		}
-		if got := count(t, first.DB(), `SELECT count(*) FROM events`); got != 5 {
+		if got := storetest.Count(t, first.DB(), `SELECT count(*) FROM events`); got != 5 {
 			t.Errorf("events = %d, want 5", got)
 		}
 		if err := first.Close(); err != nil {
 			t.Fatal(err)
 		}
-		again, err := Open(context.Background(), Options{Path: path, Mode: mode})
+		again, err := store.Open(context.Background(), store.Options{Path: path, Mode: mode})
 		if err != nil {
 			t.Fatalf("open after the holder closed: %v", err)
 		}

@@ -19,8 +19,12 @@ import (
 //
 //   - every connection has journal_size_limit = MaxWALBytes: when the WAL
 //     starts over, it is truncated back to that size;
+//   - the engine's own checkpoint after a commit runs at the bound
+//     (wal_autocheckpoint), so under load the WAL cycles there by itself;
 //   - the keeper (keeper.go) looks at the WAL's size every WatchEvery and,
-//     over MaxWALBytes, runs a checkpoint itself: PASSIVE (it copies what
+//     over MaxWALBytes at two looks in a row (it did not come back by
+//     itself: no writer to start it over, or a reader holding it), runs a
+//     checkpoint itself: PASSIVE (it copies what
 //     no reader needs, without stopping writers), then, if that copied
 //     everything, TRUNCATE without waiting (it empties the file at once if
 //     no writer and no reader is in it; under load the next commit starts
@@ -66,18 +70,26 @@ type CheckpointRun struct {
 }
 
 type walState struct {
-	mu sync.Mutex
-	st WALStats
+	mu   sync.Mutex
+	st   WALStats
+	over int // looks in a row that found the WAL over its bound
 }
 
 // walLook records the WAL's size (from the keeper's identity check, or a
 // stat) and, over the bound, checkpoints on conn.
 func (s *Store) walLook(ctx context.Context, conn *sql.Conn, size int64) {
 	w := &s.wal
+	w.mu.Lock()
 	if size <= s.opts.MaxWALBytes {
-		w.mu.Lock()
+		w.over = 0
 		w.st.blockedAt = time.Time{}
 		w.mu.Unlock()
+		return
+	}
+	w.over++
+	act := w.over >= 2 // once, it may be the engine's own cycle under way
+	w.mu.Unlock()
+	if !act {
 		return
 	}
 	run := s.checkpoint(ctx, conn, size)

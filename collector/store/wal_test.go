@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // walSize is the WAL file's size on disk.
@@ -33,7 +35,7 @@ type load struct {
 	err        error
 }
 
-func startLoad(t *testing.T, s *Store, path string) *load {
+func startLoad(t *testing.T, s *store.Store, path string) *load {
 	l := &load{stop: make(chan struct{}), done: make(chan struct{})}
 	evs := make([]collector.Event, 20)
 	for i := range evs {
@@ -95,19 +97,22 @@ func (l *load) waitWritten(t *testing.T, n int64) {
 // likely cause; once the reader ends, the WAL is emptied and truncated
 // back under its bound, without a restart.
 func TestWALBoundedAndLongReaderNamed(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
 		const limit = 256 << 10
 		path := t.TempDir() + "/events.db"
-		s := MustOpen(t, Options{Path: path, Mode: mode, MaxWALBytes: limit, WatchEvery: 20 * time.Millisecond})
+		s := storetest.MustOpen(t, store.Options{Path: path, Mode: mode, MaxWALBytes: limit, WatchEvery: 20 * time.Millisecond})
 
 		// Normal operation: the WAL stays bounded.
 		l := startLoad(t, s, path)
 		l.waitWritten(t, 4000) // ~2 MB of rows
 		l.halt(t)
 		// The engine's own checkpoints run at the bound (wal_autocheckpoint),
-		// so the WAL exceeds it by about one commit; idle, the keeper empties it.
-		if peak := l.peak.Load(); peak > 2*limit {
+		// so the WAL exceeds it by what is written while one runs, never so
+		// far that Health would fail; idle, the keeper empties it.
+		if peak := l.peak.Load(); peak >= store.WALFarOver*limit {
 			t.Errorf("WAL peaked at %d bytes under plain load, bound %d", peak, limit)
+		} else {
+			t.Logf("WAL peaked at %d bytes under plain load, bound %d", peak, limit)
 		}
 		waitFor(t, func() bool { return walSize(t, path) <= limit })
 		if h := s.Health(); !h.OK {
@@ -115,7 +120,7 @@ func TestWALBoundedAndLongReaderNamed(t *testing.T) {
 		}
 
 		// A reader holds a read transaction open on its own connection.
-		rdb, err := sql.Open(SQLite.Driver, SQLite.DSN(path, ConnConfig{BusyTimeout: time.Second, ReadOnly: true}))
+		rdb, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{BusyTimeout: time.Second, ReadOnly: true}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +156,7 @@ func TestWALBoundedAndLongReaderNamed(t *testing.T) {
 			t.Errorf("health with a long reader = %+v, want the reader named as the likely cause", h)
 		}
 		ws := s.WALStats()
-		if ws.Bytes < walFarOver*limit || ws.Blocked == 0 || ws.Last == nil || ws.Last.Outcome != "blocked" {
+		if ws.Bytes < store.WALFarOver*limit || ws.Blocked == 0 || ws.Last == nil || ws.Last.Outcome != "blocked" {
 			t.Errorf("WAL stats with a long reader = %+v", ws)
 		}
 		if got := s.Stats().WAL.Bytes; got != ws.Bytes {

@@ -17,6 +17,8 @@ import (
 	"edgecollector/collector"
 	"edgecollector/collector/sink"
 	"edgecollector/collector/store"
+	"edgecollector/internal/sinktest"
+	"edgecollector/internal/storetest"
 )
 
 // A receiver that refuses everything speaks about itself, not about the
@@ -62,7 +64,7 @@ func TestMisconfiguredReceiverKeepsTheBacklog(t *testing.T) {
 				mu.Unlock()
 			}))
 			defer srv.Close()
-			s := newStore(t, store.Options{})
+			s := storetest.MustOpen(t, store.Options{})
 			ids := insert(t, s, 40)
 			u := New(s, sink.NewWebhook(srv.URL, time.Second), Options{CollectorID: "edge-1", Batch: 1000})
 
@@ -111,10 +113,11 @@ func TestMisconfiguredReceiverKeepsTheBacklog(t *testing.T) {
 // refuses the whole batch is the endpoint too; one poison event among good
 // ones still leaves alone, and a lone poison event waits for company.
 func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 4)
-	all := map[int64]bool{ids[0]: true, ids[1]: true, ids[2]: true, ids[3]: true}
-	u := New(s, &perEvent{refuse: all}, Options{CollectorID: "edge-1"})
+	all := &sinktest.Sink{PerEvent: true}
+	all.Reject(ids...)
+	u := New(s, all, Options{CollectorID: "edge-1"})
 	if n, err := u.Sync(context.Background()); n != 0 || !errors.Is(err, collector.ErrEndpoint) {
 		t.Fatalf("every event refused: sync = %d, %v; want 0 and an endpoint failure", n, err)
 	}
@@ -123,7 +126,9 @@ func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
 	}
 
 	// One poison event among good ones leaves as rejected.
-	u = New(s, &perEvent{refuse: map[int64]bool{ids[2]: true}}, Options{CollectorID: "edge-1"})
+	one := &sinktest.Sink{PerEvent: true}
+	one.Reject(ids[2])
+	u = New(s, one, Options{CollectorID: "edge-1"})
 	if n, err := u.Sync(context.Background()); n != 4 || err != nil {
 		t.Fatalf("one poison event: sync = %d, %v; want 4, nil", n, err)
 	}
@@ -133,7 +138,8 @@ func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
 
 	// A lone poison event, then a good one joins it.
 	poison := insert(t, s, 1)[0]
-	rec := &recorder{rejectID: map[int64]bool{poison: true}}
+	rec := &sinktest.Sink{Collector: "edge-1"}
+	rec.Reject(poison)
 	u = New(s, rec, Options{CollectorID: "edge-1"})
 	if _, err := u.Sync(context.Background()); !errors.Is(err, collector.ErrEndpoint) {
 		t.Fatalf("lone poison event: err = %v, want an endpoint failure", err)
@@ -142,7 +148,7 @@ func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
 	if n, err := u.Sync(context.Background()); n != 2 || err != nil {
 		t.Fatalf("poison with company: sync = %d, %v; want 2, nil", n, err)
 	}
-	if got := rec.ids(); !slices.Equal(got, []int64{good}) {
+	if got := rec.IDs(); !slices.Equal(got, []int64{good}) {
 		t.Errorf("delivered %v, want [%d]", got, good)
 	}
 }
@@ -177,7 +183,7 @@ func TestRetryAfterIsHonouredWithinTheCap(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			s := newStore(t, store.Options{})
+			s := storetest.MustOpen(t, store.Options{})
 			insert(t, s, 3)
 			u := New(s, sink.NewWebhook(srv.URL, time.Second), Options{CollectorID: "edge-1",
 				Interval: 10 * time.Millisecond, MaxBackoff: tc.maxBackoff})

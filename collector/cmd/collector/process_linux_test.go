@@ -53,8 +53,8 @@ func mustBinary(t *testing.T) string {
 	return bin
 }
 
-// collectorProc is one run of the binary.
-type collectorProc struct {
+// runningCollector is one run of the binary.
+type runningCollector struct {
 	cmd     *exec.Cmd
 	addr    string
 	logs    *syncWriter
@@ -65,9 +65,9 @@ type collectorProc struct {
 // startCollector runs the binary with args plus -addr; stdout goes to
 // stdout (nil: discarded), stderr to the returned logs (or to stderr when
 // given). It does not wait for readiness.
-func startCollector(t *testing.T, stdout, stderr *os.File, args ...string) *collectorProc {
+func launch(t *testing.T, stdout, stderr *os.File, args ...string) *runningCollector {
 	t.Helper()
-	p := &collectorProc{addr: freeAddr(t), logs: &syncWriter{}, exited: make(chan struct{})}
+	p := &runningCollector{addr: freeAddr(t), logs: &syncWriter{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(mustBinary(t), append(args, "-addr", p.addr)...)
 	p.cmd.Stdout = io.Discard
 	if stdout != nil {
@@ -92,7 +92,7 @@ func startCollector(t *testing.T, stdout, stderr *os.File, args ...string) *coll
 }
 
 // ready waits for /healthz to answer (any status): the process serves.
-func (p *collectorProc) ready(t *testing.T) {
+func (p *runningCollector) ready(t *testing.T) {
 	t.Helper()
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
 		select {
@@ -110,7 +110,7 @@ func (p *collectorProc) ready(t *testing.T) {
 }
 
 // alive fails the test if the process has exited.
-func (p *collectorProc) alive(t *testing.T) {
+func (p *runningCollector) alive(t *testing.T) {
 	t.Helper()
 	select {
 	case <-p.exited:
@@ -120,13 +120,13 @@ func (p *collectorProc) alive(t *testing.T) {
 }
 
 // stop sends SIGTERM and waits for the exit.
-func (p *collectorProc) stop(t *testing.T) error {
+func (p *runningCollector) stop(t *testing.T) error {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	return p.wait(t, 30*time.Second)
 }
 
-func (p *collectorProc) wait(t *testing.T, d time.Duration) error {
+func (p *runningCollector) wait(t *testing.T, d time.Duration) error {
 	t.Helper()
 	select {
 	case <-p.exited:
@@ -149,7 +149,7 @@ func exitStatus(cmd *exec.Cmd) string {
 }
 
 // post sends body to /events and returns the status and the answer.
-func (p *collectorProc) post(t *testing.T, body string) (int, string) {
+func (p *runningCollector) post(t *testing.T, body string) (int, string) {
 	t.Helper()
 	resp, err := http.Post("http://"+p.addr+"/events", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -161,7 +161,7 @@ func (p *collectorProc) post(t *testing.T, body string) (int, string) {
 }
 
 // get answers a GET of path: status and body.
-func (p *collectorProc) get(t *testing.T, path string) (int, string) {
+func (p *runningCollector) get(t *testing.T, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + p.addr + path)
 	if err != nil {
@@ -174,7 +174,7 @@ func (p *collectorProc) get(t *testing.T, path string) (int, string) {
 
 // waitHealth polls /healthz until its status is want and its body holds
 // every one of words, for at most 15 s.
-func (p *collectorProc) waitHealth(t *testing.T, want int, words ...string) string {
+func (p *runningCollector) waitHealth(t *testing.T, want int, words ...string) string {
 	t.Helper()
 	var code int
 	var body string
@@ -197,7 +197,7 @@ func (p *collectorProc) waitHealth(t *testing.T, want int, words ...string) stri
 }
 
 // storeStats reads /stats' store part.
-func (p *collectorProc) storeStats(t *testing.T) store.Stats {
+func (p *runningCollector) storeStats(t *testing.T) store.Stats {
 	t.Helper()
 	code, body := p.get(t, "/stats")
 	var st struct{ Store store.Stats }
@@ -245,7 +245,7 @@ func TestBrokenStdoutPipeFailsTheCycleNotTheProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startCollector(t, w, nil, "-db", db, "-sink", "log", "-upload-interval", "20ms", "-upload-max-backoff", "100ms")
+	p := launch(t, w, nil, "-db", db, "-sink", "log", "-upload-interval", "20ms", "-upload-max-backoff", "100ms")
 	w.Close() // the child holds the write end
 	p.ready(t)
 
@@ -302,7 +302,7 @@ func TestBrokenStdoutPipeFailsTheCycleNotTheProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2.Close()
-	p = startCollector(t, w2, w2, "-db", db, "-sink", "log", "-upload-interval", "20ms", "-upload-max-backoff", "100ms")
+	p = launch(t, w2, w2, "-db", db, "-sink", "log", "-upload-interval", "20ms", "-upload-max-backoff", "100ms")
 	w2.Close()
 	p.ready(t)
 	p.waitHealth(t, http.StatusServiceUnavailable, "broken pipe")
@@ -326,7 +326,7 @@ func TestSIGHUPDrains(t *testing.T) {
 	var mu sync.Mutex
 	got := 0
 	hook := newHook(t, func(n int) { mu.Lock(); got += n; mu.Unlock() })
-	p := startCollector(t, nil, nil, "-db", db, "-sink", "webhook", "-webhook-url", hook.URL, "-upload-interval", "1h")
+	p := launch(t, nil, nil, "-db", db, "-sink", "webhook", "-webhook-url", hook.URL, "-upload-interval", "1h")
 	p.ready(t)
 	if code, body := p.post(t, eventsBody(4, "h")); code != 200 {
 		t.Fatalf("post: %d %s", code, body)
@@ -366,13 +366,13 @@ func newHook(t *testing.T, got func(n int)) *httptest.Server {
 // free.
 func TestSecondCollectorOnOneFileIsRefused(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "events.db")
-	first := startCollector(t, nil, nil, "-db", db, "-upload-interval", "1h", "-collector-id", "first")
+	first := launch(t, nil, nil, "-db", db, "-upload-interval", "1h", "-collector-id", "first")
 	first.ready(t)
 	if code, body := first.post(t, eventsBody(3, "a")); code != 200 {
 		t.Fatalf("post: %d %s", code, body)
 	}
 
-	second := startCollector(t, nil, nil, "-db", db, "-collector-id", "second")
+	second := launch(t, nil, nil, "-db", db, "-collector-id", "second")
 	select {
 	case <-second.exited:
 	case <-time.After(10 * time.Second):
@@ -417,7 +417,7 @@ func TestSecondCollectorOnOneFileIsRefused(t *testing.T) {
 	}
 
 	// Free again.
-	third := startCollector(t, nil, nil, "-db", db, "-upload-interval", "1h")
+	third := launch(t, nil, nil, "-db", db, "-upload-interval", "1h")
 	third.ready(t)
 	if err := third.stop(t); err != nil {
 		t.Errorf("third stop: %v", err)
@@ -441,7 +441,7 @@ func TestReplacedBufferIsRefusedNotAcknowledged(t *testing.T) {
 						t.Fatal(err)
 					}
 					// Another buffer, with backlog events of its own (ids 1...).
-					other := startCollector(t, nil, nil, "-db", filepath.Join(dir, "b.db"), "-upload-interval", "1h",
+					other := launch(t, nil, nil, "-db", filepath.Join(dir, "b.db"), "-upload-interval", "1h",
 						"-sink", "webhook", "-webhook-url", "http://"+freeAddr(t))
 					other.ready(t)
 					other.post(t, eventsBody(20, "other"))
@@ -454,7 +454,7 @@ func TestReplacedBufferIsRefusedNotAcknowledged(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer out.Close()
-				p := startCollector(t, out, nil, "-db", db, "-mode", string(mode), "-upload-interval", "1h", "-max-conns", "2")
+				p := launch(t, out, nil, "-db", db, "-mode", string(mode), "-upload-interval", "1h", "-max-conns", "2")
 				p.ready(t)
 				if code, body := p.post(t, eventsBody(5, "a")); code != 200 {
 					t.Fatalf("post: %d %s", code, body)
@@ -549,7 +549,7 @@ func TestMisconfiguredReceiverThroughTheBinary(t *testing.T) {
 	defer hook.Close()
 	mode.Store("302")
 	db := filepath.Join(t.TempDir(), "events.db")
-	p := startCollector(t, nil, nil, "-db", db, "-sink", "webhook", "-webhook-url", hook.URL+"/ingest",
+	p := launch(t, nil, nil, "-db", db, "-sink", "webhook", "-webhook-url", hook.URL+"/ingest",
 		"-upload-interval", "20ms", "-upload-max-backoff", "100ms")
 	p.ready(t)
 	if code, body := p.post(t, eventsBody(30, "m")); code != 200 {
