@@ -30,6 +30,20 @@ func TestSecondOpenOfOneFileIsRefused(t *testing.T) {
 				t.Fatalf("second open (%s): err = %v, want store.ErrLocked naming %s and pid %d", m, err, path, os.Getpid())
 			}
 		}
+		// Other names of the same file: a symlink, a hard link, a path with "./" in it.
+		dir := filepath.Dir(path)
+		link, hard := filepath.Join(dir, "link.db"), filepath.Join(dir, "hard.db")
+		if err := os.Symlink(path, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(path, hard); err != nil {
+			t.Fatal(err)
+		}
+		for _, other := range []string{link, hard, dir + "/./events.db"} {
+			if _, err := store.Open(context.Background(), store.Options{Path: other, Mode: mode}); !errors.Is(err, store.ErrLocked) {
+				t.Fatalf("open as %s: err = %v, want ErrLocked", other, err)
+			}
+		}
 		// The refusals changed nothing: the holder still writes and reads.
 		if _, err := first.Insert(context.Background(), storetest.Events("d", 2)); err != nil {
 			t.Fatalf("holder insert after the refusals: %v", err)
