@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,25 @@ func TestDiagnosticsEscapeTerminalControls(t *testing.T) {
 	for i, r := range rows {
 		if r.DeviceID != hostile[i] {
 			t.Errorf("json row %d = %q, want %q", i, r.DeviceID, hostile[i])
+		}
+	}
+}
+
+// TestLogsAreRedacted: an error naming a URL with credentials is logged
+// without them, in both log formats.
+func TestLogsAreRedacted(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		var out bytes.Buffer
+		log := newLogger(&out, format)
+		err := errors.New(`Post "https://alice:pw1@hooks.example/services/tok3n?api_key=k3y": EOF`)
+		log.Warn("upload cycle failed", "err", err, "url", "nats://bob:pw2@nats.example:4222")
+		for _, secret := range []string{"alice", "pw1", "tok3n", "k3y", "bob", "pw2"} {
+			if strings.Contains(out.String(), secret) {
+				t.Errorf("%s log leaks %q: %s", format, secret, out.String())
+			}
+		}
+		if !strings.Contains(out.String(), "hooks.example") {
+			t.Errorf("%s log lost the host: %s", format, out.String())
 		}
 	}
 }
