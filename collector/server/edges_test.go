@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -240,4 +242,51 @@ func TestErrorsLeavingTheProcessAreRedacted(t *testing.T) {
 		t.Error("healthz ok with a failing sink")
 	}
 	_ = collector.ErrRejected
+}
+
+// TestDamagedBufferStopsIngest: when the background damage check finds a
+// damaged file, /healthz answers 503 saying so and POST /events 503 (with
+// Retry-After), storing nothing more. (On 4cb3049 such a file took events
+// with 200 and reported healthy.)
+func TestDamagedBufferStopsIngest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	st, err := store.Open(ctx, store.Options{Path: path, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		evs := make([]collector.Event, 500)
+		for i := range evs {
+			evs[i] = collector.Event{DeviceID: "d", Kind: "k", TS: 1, Payload: []byte(`{"v":"` + strings.Repeat("x", 600) + `"}`)}
+		}
+		if _, err := st.Insert(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+	f.WriteAt(bytes.Repeat([]byte{0xab, 0, 0xff, 0x13}, 4096), 200*4096)
+	f.Close()
+
+	fx := newFixtureAt(t, path, store.Options{StartCheckBytes: -1}, Config{})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, body := fx.do("GET", "/healthz", "", "")
+		if code == 503 && strings.Contains(body, `"state":"damaged"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz = %d %s, want 503 damaged", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := fx.rows()
+	code, hdr, body := fx.do("POST", "/events", "application/json", `{"device_id":"d","kind":"k"}`)
+	if code != 503 || hdr.Get("Retry-After") == "" || !strings.Contains(body, "damaged") {
+		t.Errorf("POST into a damaged buffer = %d %s", code, body)
+	}
+	if fx.rows() != before {
+		t.Error("a POST was stored into the damaged buffer")
+	}
 }

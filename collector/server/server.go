@@ -326,6 +326,8 @@ type healthResponse struct {
 	Uploader  uploader.Health `json:"uploader"`
 	Backlog   int64           `json:"backlog"`
 	BacklogOK bool            `json:"backlog_ok"`
+	// Buffer is the damage check's state: damaged turns /healthz 503.
+	Buffer store.Integrity `json:"buffer"`
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -334,8 +336,9 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		Uploader:  s.up.Health(),
 		Backlog:   backlog,
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
+		Buffer:    s.store.Integrity(),
 	}
-	h.OK = h.Uploader.Healthy && h.BacklogOK
+	h.OK = h.Uploader.Healthy && h.BacklogOK && !h.Buffer.Damaged()
 	// /healthz is open to anyone: an error from a sink may name its URL.
 	h.Uploader.LastError = collector.RedactURLs(h.Uploader.LastError)
 	status := http.StatusOK
@@ -438,7 +441,8 @@ func errorStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, collector.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed):
+	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed),
+		errors.Is(err, collector.ErrDamaged):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrDiskFull):
 		return http.StatusInsufficientStorage

@@ -30,7 +30,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, so store.Options, cfg Config) *fixture {
 	t.Helper()
-	so.Path = filepath.Join(t.TempDir(), "events.db")
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "events.db"), so, cfg)
+}
+
+func newFixtureAt(t *testing.T, path string, so store.Options, cfg Config) *fixture {
+	t.Helper()
+	so.Path = path
 	st, err := store.Open(context.Background(), so)
 	if err != nil {
 		t.Fatal(err)

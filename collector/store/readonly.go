@@ -51,9 +51,21 @@ type ReadOnly struct {
 }
 
 // OpenReadOnly opens the existing file at path read-only. It never creates
-// the file, nor any other.
+// the file. (A reader of a WAL file creates its -shm index, and a -wal if
+// there is none, as any SQLite reader does.)
 func OpenReadOnly(ctx context.Context, path string) (*ReadOnly, error) {
-	db, err := sql.Open(SQLite.Driver, SQLite.DSN(path, ConnConfig{BusyTimeout: 5 * time.Second, ReadOnly: true}))
+	return openReadOnly(ctx, path, false)
+}
+
+// openReadOnly with immutable tells SQLite that nothing else writes the
+// file: it then reads the file alone, takes no locks and creates nothing
+// beside it, not even a WAL index. Only for a file with no -wal beside it.
+func openReadOnly(ctx context.Context, path string, immutable bool) (*ReadOnly, error) {
+	dsn := SQLite.DSN(path, ConnConfig{BusyTimeout: 5 * time.Second, ReadOnly: true})
+	if immutable {
+		dsn += "&immutable=1"
+	}
+	db, err := sql.Open(SQLite.Driver, dsn)
 	if err != nil {
 		return nil, err
 	}
