@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,7 +166,13 @@ func TestOpenRefusesBeforeChangingAByte(t *testing.T) {
 // acknowledged events it then lost.
 func TestOpenRefusesWhatIsNotAFilePath(t *testing.T) {
 	dir := t.TempDir()
-	for _, p := range []string{"", ":memory:", "file:" + filepath.Join(dir, "x.db"), "FILE:x.db", "file::memory:?cache=shared", dir, "/dev/null", filepath.Join(dir, "missing", "x.db")} {
+	fifo := filepath.Join(t.TempDir(), "fifo.db")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link.db")
+	os.Symlink("/dev/null", link)
+	for _, p := range []string{fifo, link, "", ":memory:", "file:" + filepath.Join(dir, "x.db"), "FILE:x.db", "file::memory:?cache=shared", dir, "/dev/null", filepath.Join(dir, "missing", "x.db")} {
 		s, err := Open(context.Background(), Options{Path: p})
 		if err == nil {
 			s.Close()
