@@ -113,7 +113,7 @@ func (d *DB) Query(ctx context.Context, query string, limit int) (*Result, error
 }
 
 func queryError(err error) error {
-	if errors.Is(err, store.ErrRefused) || store.SQLite.Classify(err) == store.ClassReadOnly {
+	if errors.Is(err, store.ErrRefused) || store.SQLite.ReadOnly(err) {
 		return fmt.Errorf("%w: %v", ErrReadOnly, err)
 	}
 	return fmt.Errorf("query: %w", err)

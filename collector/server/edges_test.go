@@ -220,7 +220,7 @@ func TestMetricsMethodsAuthSchemeAndNotFound(t *testing.T) {
 func TestErrorsLeavingTheProcessAreRedacted(t *testing.T) {
 	f := newFixture(t, store.Options{}, Config{})
 	f.post(`{"device_id":"d","kind":"k"}`)
-	f.sink.err = fmt.Errorf("webhook: %w", errors.New(`Post "https://alice:pw1@hooks.example/services/T0/tok3n?api_key=k3y": dial tcp: connection refused`))
+	f.sink.Fail(fmt.Errorf("webhook: %w", errors.New(`Post "https://alice:pw1@hooks.example/services/T0/tok3n?api_key=k3y": dial tcp: connection refused`)))
 	f.up.Sync(context.Background())
 	var audit string
 	f.store.DB().QueryRow(`SELECT error FROM upload_runs ORDER BY id DESC LIMIT 1`).Scan(&audit)

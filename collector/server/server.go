@@ -41,8 +41,8 @@ type Timeouts struct {
 	MinBodyRate int64
 }
 
-// DefaultTimeouts are the server's timeouts unless configured.
-var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute,
+// defaultTimeouts are the server's timeouts unless configured.
+var defaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute,
 	BodyGrace: 5 * time.Second, MinBodyRate: 1 << 10}
 
 // DefaultMaxInFlight bounds concurrent POST /events requests.
@@ -96,12 +96,12 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	t := &cfg.Timeouts
-	t.ReadHeader = cmp.Or(t.ReadHeader, DefaultTimeouts.ReadHeader)
-	t.Read = cmp.Or(t.Read, DefaultTimeouts.Read)
-	t.Write = cmp.Or(t.Write, DefaultTimeouts.Write)
-	t.Idle = cmp.Or(t.Idle, DefaultTimeouts.Idle)
-	t.BodyGrace = cmp.Or(t.BodyGrace, DefaultTimeouts.BodyGrace)
-	t.MinBodyRate = cmp.Or(t.MinBodyRate, DefaultTimeouts.MinBodyRate)
+	t.ReadHeader = cmp.Or(t.ReadHeader, defaultTimeouts.ReadHeader)
+	t.Read = cmp.Or(t.Read, defaultTimeouts.Read)
+	t.Write = cmp.Or(t.Write, defaultTimeouts.Write)
+	t.Idle = cmp.Or(t.Idle, defaultTimeouts.Idle)
+	t.BodyGrace = cmp.Or(t.BodyGrace, defaultTimeouts.BodyGrace)
+	t.MinBodyRate = cmp.Or(t.MinBodyRate, defaultTimeouts.MinBodyRate)
 	s := &Server{store: st, up: up, cfg: cfg, log: cfg.Logger, errc: make(chan error, 1),
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	m := newMetrics(st, up)

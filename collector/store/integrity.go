@@ -64,7 +64,7 @@ func (in *integrity) start(path string) {
 		switch {
 		case ctx.Err() != nil:
 			in.set(Integrity{State: "unchecked", Findings: "stopped before it finished"})
-		case err != nil && SQLite.Classify(err) == ClassNotDB:
+		case err != nil && SQLite.classify(err) == classNotDB:
 			in.set(Integrity{State: "damaged", Findings: err.Error()})
 		case err != nil:
 			in.set(Integrity{State: "unchecked", Findings: err.Error()})

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -15,7 +15,11 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
+
+const sqliteMagic = "SQLite format 3\x00"
 
 // dirState is every file of dir with its bytes' hash: what a refusal must
 // leave as it was.
@@ -33,7 +37,7 @@ func dirState(t *testing.T, dir string) string {
 // rawSQLite runs SQL on path with a plain connection: a foreign program.
 func rawSQLite(t *testing.T, path string, stmts ...string) {
 	t.Helper()
-	db, err := sql.Open(SQLite.Driver, path)
+	db, err := sql.Open(store.SQLite.Driver, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +53,12 @@ func rawSQLite(t *testing.T, path string, stmts ...string) {
 // cleanly (the WAL folded into the file).
 func buffer(t *testing.T, path string, n int) {
 	t.Helper()
-	s, err := Open(context.Background(), Options{Path: path, Synchronous: "NORMAL"})
+	s, err := store.Open(context.Background(), store.Options{Path: path, Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i += 500 {
-		evs := Events("d", min(500, n-i))
+		evs := storetest.Events("d", min(500, n-i))
 		for j := range evs {
 			evs[j].Payload = []byte(fmt.Sprintf(`{"v":"%0600d"}`, i+j))
 		}
@@ -151,8 +155,8 @@ func TestOpenRefusesBeforeChangingAByte(t *testing.T) {
 			path := filepath.Join(dir, "events.db")
 			tc.make(t, path)
 			before := dirState(t, dir)
-			_, err := Open(context.Background(), Options{Path: path})
-			if err == nil || !errors.Is(err, ErrRefusedFile) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+			_, err := store.Open(context.Background(), store.Options{Path: path})
+			if err == nil || !errors.Is(err, store.ErrRefusedFile) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a refusal naming %s and saying %q", err, path, tc.want)
 			}
 			if after := dirState(t, dir); after != before {
@@ -173,12 +177,12 @@ func TestOpenRefusesWhatIsNotAFilePath(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "link.db")
 	os.Symlink("/dev/null", link)
 	for _, p := range []string{fifo, link, "", ":memory:", "file:" + filepath.Join(dir, "x.db"), "FILE:x.db", "file::memory:?cache=shared", dir, "/dev/null", filepath.Join(dir, "missing", "x.db")} {
-		s, err := Open(context.Background(), Options{Path: p})
+		s, err := store.Open(context.Background(), store.Options{Path: p})
 		if err == nil {
 			s.Close()
-			t.Errorf("Open(%q) succeeded", p)
-		} else if !errors.Is(err, ErrRefusedFile) {
-			t.Errorf("Open(%q): %v, want a refusal", p, err)
+			t.Errorf("store.Open(%q) succeeded", p)
+		} else if !errors.Is(err, store.ErrRefusedFile) {
+			t.Errorf("store.Open(%q): %v, want a refusal", p, err)
 		}
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
@@ -214,8 +218,8 @@ func TestOpenRefusesAFileItCannotWrite(t *testing.T) {
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
 	}
 	before := dirState(t, dir)
-	_, err := Open(context.Background(), Options{Path: path})
-	if err == nil || !errors.Is(err, ErrRefusedFile) || !strings.Contains(err.Error(), "not writable") {
+	_, err := store.Open(context.Background(), store.Options{Path: path})
+	if err == nil || !errors.Is(err, store.ErrRefusedFile) || !strings.Contains(err.Error(), "not writable") {
 		t.Fatalf("err = %v, want a refusal: not writable", err)
 	}
 	if dirState(t, dir) != before {
@@ -239,13 +243,13 @@ func TestOpenTakesWhatIsOurs(t *testing.T) {
 		{"empty database", func(t *testing.T, p string) { rawSQLite(t, p, `PRAGMA user_version = 0`, `VACUUM`) }, 0},
 		{"clean buffer", func(t *testing.T, p string) { buffer(t, p, 10) }, 10},
 		{"buffer with the device index", func(t *testing.T, p string) {
-			s, _ := Open(ctx, Options{Path: p, Indexed: true})
-			s.Insert(ctx, Events("d", 3))
+			s, _ := store.Open(ctx, store.Options{Path: p, Indexed: true})
+			s.Insert(ctx, storetest.Events("d", 3))
 			s.Close()
 		}, 3},
 		{"buffer whose writer died", func(t *testing.T, p string) {
-			s, _ := Open(ctx, Options{Path: p})
-			s.Insert(ctx, Events("d", 7))
+			s, _ := store.Open(ctx, store.Options{Path: p})
+			s.Insert(ctx, storetest.Events("d", 7))
 			// Copy the file and its WAL as a crash leaves them: unfolded.
 			for _, suffix := range []string{"", "-wal"} {
 				b, _ := os.ReadFile(p + suffix)
@@ -260,7 +264,7 @@ func TestOpenTakesWhatIsOurs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "events.db")
 			tc.make(t, path)
-			s, err := Open(ctx, Options{Path: path})
+			s, err := store.Open(ctx, store.Options{Path: path})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +274,7 @@ func TestOpenTakesWhatIsOurs(t *testing.T) {
 			if n != tc.events {
 				t.Errorf("events = %d, want %d", n, tc.events)
 			}
-			if _, err := s.Insert(ctx, Events("e", 1)); err != nil {
+			if _, err := s.Insert(ctx, storetest.Events("e", 1)); err != nil {
 				t.Errorf("insert: %v", err)
 			}
 		})
@@ -285,7 +289,7 @@ func TestBackgroundCheckStopsIngestOnDamage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	buffer(t, path, 3000)
 	damage(t, path, 200, 4)
-	s, err := Open(ctx, Options{Path: path, StartCheckBytes: -1})
+	s, err := store.Open(ctx, store.Options{Path: path, StartCheckBytes: -1})
 	if err != nil {
 		t.Fatalf("open with the check in the background: %v", err)
 	}
@@ -297,14 +301,14 @@ func TestBackgroundCheckStopsIngestOnDamage(t *testing.T) {
 	if st := s.Integrity(); !st.Damaged() || st.Findings == "" {
 		t.Fatalf("integrity = %+v, want damaged", st)
 	}
-	if _, err := s.Insert(ctx, Events("d", 1)); !errors.Is(err, collector.ErrDamaged) {
+	if _, err := s.Insert(ctx, storetest.Events("d", 1)); !errors.Is(err, collector.ErrDamaged) {
 		t.Errorf("insert into a damaged buffer: %v, want ErrDamaged", err)
 	}
 
 	// A sound file passes the same check.
 	sound := filepath.Join(t.TempDir(), "events.db")
 	buffer(t, sound, 100)
-	s2, err := Open(ctx, Options{Path: sound, StartCheckBytes: -1})
+	s2, err := store.Open(ctx, store.Options{Path: sound, StartCheckBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

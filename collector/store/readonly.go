@@ -196,7 +196,7 @@ func (r *ReadOnly) refused(err error) error {
 		// as a plain error that says "not authorized".
 		return fmt.Errorf("%w: %s is not allowed on a read-only connection: %v", ErrRefused, denied, err)
 	}
-	if SQLite.Classify(err) == ClassReadOnly {
+	if SQLite.ReadOnly(err) {
 		return fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	if strings.Contains(err.Error(), "too many attached databases") {

@@ -97,19 +97,24 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if format == "json" {
-		return diag.WriteJSON(stdout, st)
-	}
-	return writeStats(stdout, st)
+	return writeStats(stdout, st, format)
 }
 
-// writeStats prints the summary for a terminal: every string from the
-// buffer (device ids, statuses, errors) goes through diag.Printable.
-func writeStats(w io.Writer, st *diag.Stats) error {
+// writeStats prints st as a table for people or as JSON for tools. Every
+// string from the buffer (device ids, statuses, errors) is escaped for a
+// terminal (diag.Printable, diag.WriteJSON).
+func writeStats(w io.Writer, st *diag.Stats, format string) error {
+	if format == "json" {
+		return diag.WriteJSON(w, st)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "events in file\t%d\n", st.Events)
 	fmt.Fprintf(tw, "backlog\t%d\n", st.Backlog)
-	fmt.Fprintf(tw, "oldest backlog event\t%s old\n", seconds(st.OldestBacklogAgeS))
+	if st.Backlog > 0 {
+		fmt.Fprintf(tw, "oldest backlog event\t%s old\n", seconds(st.OldestBacklogAgeS))
+	} else {
+		fmt.Fprintf(tw, "oldest backlog event\tnone, the backlog is empty\n")
+	}
 	fmt.Fprintf(tw, "failed uploads, last hour\t%d\n", st.FailedRunsLastHour)
 	fmt.Fprintf(tw, "file\t%d bytes (+%d WAL), %d pages of %d bytes, %d free\n",
 		st.File.Bytes, st.File.WALBytes, st.File.Pages, st.File.PageSize, st.File.FreePages)
