@@ -106,10 +106,16 @@ func preflight(ctx context.Context, path string, startCheckBytes int64) (preflig
 		return preflightResult{}, refuse(path, "%v", err)
 	}
 
-	// With no WAL beside it, the file is read as immutable, so that even a
-	// file in WAL mode gets no -wal and -shm made beside it by the checks.
-	_, shmErr := os.Stat(path + "-shm")
-	r, err := openReadOnly(ctx, path, !hasWAL && shmErr != nil)
+	// With nothing beside it (no WAL, no WAL index, no rollback journal to
+	// replay), the file alone is the database: it is read as immutable, so
+	// that even a file in WAL mode gets no -wal and -shm made by the checks.
+	alone := !hasWAL
+	for _, suffix := range []string{"-shm", "-journal"} {
+		if _, err := os.Stat(path + suffix); err == nil {
+			alone = false
+		}
+	}
+	r, err := openReadOnly(ctx, path, alone)
 	if err != nil {
 		return preflightResult{}, refuse(path, "cannot be read: %v", err)
 	}
