@@ -12,7 +12,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -87,6 +86,11 @@ type Options struct {
 	// Synchronous is the engine's sync level: "FULL" (default, durable
 	// acknowledgements) or "NORMAL" (only to measure what durability costs).
 	Synchronous string
+
+	// StartCheckBytes: an existing file up to this size is checked for
+	// damage in full before Open returns; a larger one in the background
+	// (preflight.go). Negative: always in the background.
+	StartCheckBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -111,6 +115,9 @@ func (o Options) withDefaults() Options {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
+	if o.StartCheckBytes == 0 {
+		o.StartCheckBytes = DefaultStartCheckBytes
+	}
 	return o
 }
 
@@ -128,6 +135,7 @@ type Store struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	integ integrity // the damage check (preflight.go, integrity.go)
 	stats counters
 }
 
@@ -160,13 +168,15 @@ type Stats struct {
 // and starts the write mode's machinery. Close releases it.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	o = o.withDefaults()
-	if o.Path == "" {
-		return nil, errors.New("open buffer: no database path")
-	}
 	if o.Synchronous != "FULL" && o.Synchronous != "NORMAL" {
 		return nil, fmt.Errorf("open buffer: synchronous must be FULL or NORMAL, not %q", o.Synchronous)
 	}
 	if _, err := ParseMode(string(o.Mode)); err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	// Before anything may change the file: refuse what must not be opened.
+	pf, err := preflight(ctx, o.Path, o.StartCheckBytes)
+	if err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	engine := &SQLite
@@ -192,6 +202,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
+	}
+	switch {
+	case pf.fresh:
+		s.integ.set(Integrity{State: "new"})
+	case pf.checked:
+		s.integ.set(Integrity{State: "checked at start"})
+	default:
+		s.integ.start(o.Path)
 	}
 	return s, nil
 }
@@ -274,6 +292,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 
+	s.integ.stop()
 	err := s.w.close()
 	// Fold the WAL back so the file is self-contained for copies and tools.
 	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
