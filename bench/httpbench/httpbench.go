@@ -9,7 +9,6 @@ package httpbench
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,10 +26,10 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/bench/stats"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 // Config configures the http experiment.
@@ -54,11 +53,12 @@ type Config struct {
 	MaxBacklog int64         // the collector's -max-backlog
 }
 
-// experiment is the state the cells of one experiment share: the receiver.
+// experiment is the state the cells of one experiment share: the receiver,
+// started by the first cell that runs. It only counts what it takes.
 type experiment struct {
 	Config
 	recvOnce sync.Once
-	recv     *receiver
+	recv     *rig.Receiver
 	recvErr  error
 }
 
@@ -140,7 +140,7 @@ const cellOverhead = 600 * time.Millisecond
 
 func (c *experiment) close() error {
 	if c.recv != nil {
-		return c.recv.close()
+		return c.recv.Close()
 	}
 	return nil
 }
@@ -164,7 +164,7 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		if c.Binary == "" {
 			return bench.Sample{}, errNoBinary
 		}
-		c.recvOnce.Do(func() { c.recv, c.recvErr = startReceiver() })
+		c.recvOnce.Do(func() { c.recv, c.recvErr = rig.StartReceiver(rig.Counter{}) })
 		if c.recvErr != nil {
 			return bench.Sample{}, c.recvErr
 		}
@@ -174,34 +174,28 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		}
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "events.db")
-		c.recv.reset()
-		// -addr 127.0.0.1:0 and -log-format json: it serves once it logs
-		// "collector started", after binding, with the port it bound.
-		col, err := proc.Start(ctx, c.Binary, []string{
-			"-db", path,
-			"-addr", "127.0.0.1:0",
-			"-mode", string(mode),
-			"-sink", "webhook",
-			"-webhook-url", c.recv.url,
-			"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
-			"-collector-id", "bench",
-			"-log-format", "json",
-			// Steady state: the uploader drains all along, as it does on a box
-			// that has been up for a while (its interval is only the idle
-			// polling period). At the stop, what is left stays in the file.
-			"-upload-interval", uploadInterval.String(),
-			"-drain-timeout", "2s",
-		}, proc.Options{Name: "collector", Timeout: startTimeout})
+		c.recv.Reset()
+		col, err := rig.Collector{
+			Bin: c.Binary, DB: path, Mode: string(mode), ID: "bench", Webhook: c.recv.URL,
+			Flags: []string{
+				"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
+				// Steady state: the uploader drains all along, as it does on a box
+				// that has been up for a while (its interval is only the idle
+				// polling period). At the stop, what is left stays in the file.
+				"-upload-interval", uploadInterval.String(),
+				"-drain-timeout", "2s",
+			},
+		}.Start(ctx, startTimeout)
 		if err != nil {
 			return bench.Sample{}, err
 		}
 		t, window := c.attack(col.Addr(), batch, rate, rep.Seed)
-		drained := c.recv.events.Load()
+		drained := c.recv.Taken()
 		peakRSS, rssErr := col.PeakRSS()
 		if err := col.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, err
 		}
-		stored, err := countEvents(ctx, path)
+		stored, err := rig.CountRows(ctx, path)
 		if err != nil {
 			return bench.Sample{}, err
 		}
@@ -386,71 +380,6 @@ func makeBodies(seed uint64, batch, n int) [][]byte {
 		bodies[i], _ = json.Marshal(v)
 	}
 	return bodies
-}
-
-// countEvents counts every row of the stopped collector's database.
-func countEvents(ctx context.Context, path string) (int64, error) {
-	db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{
-		BusyTimeout: time.Second, ReadOnly: true,
-	}))
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	var n int64
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
-	}
-	return n, nil
-}
-
-// receiver is the upstream the collectors ship to: it takes every batch
-// and counts its events.
-type receiver struct {
-	srv    *http.Server
-	url    string
-	events atomic.Int64
-	done   chan struct{}
-}
-
-func startReceiver() (*receiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("receiver: %w", err)
-	}
-	r := &receiver{url: "http://" + ln.Addr().String() + "/ingest", done: make(chan struct{})}
-	r.srv = &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			var batch []struct {
-				ID int64 `json:"id"`
-			}
-			if err := json.NewDecoder(req.Body).Decode(&batch); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.events.Add(int64(len(batch)))
-			w.WriteHeader(http.StatusNoContent)
-		}),
-	}
-	go func() { // owned: ends on close
-		defer close(r.done)
-		r.srv.Serve(ln)
-	}()
-	return r, nil
-}
-
-func (r *receiver) reset() { r.events.Store(0) }
-
-func (r *receiver) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.srv.Shutdown(ctx)
-	<-r.done
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
 }
 
 func round(x float64, places int) float64 {

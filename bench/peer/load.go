@@ -110,7 +110,7 @@ type attackOpts struct {
 // each of conns connections sends its next request when the last is
 // answered. The seq of each request rides in its URL, so an answer tells
 // which events it acknowledged.
-func attack(addr string, g *gen, recv *receiver, o attackOpts) tally {
+func attack(addr string, g *gen, recv *seqs, o attackOpts) tally {
 	base := "http://" + addr + g.sys.path() + "?seq="
 	hdr := http.Header{"Content-Type": []string{"application/json"}}
 	targeter := func(tgt *vegeta.Target) error {

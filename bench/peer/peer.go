@@ -31,6 +31,7 @@ import (
 	"edgecollector/bench"
 	"edgecollector/bench/results"
 	"edgecollector/bench/stats"
+	"edgecollector/internal/rig"
 )
 
 // Config configures the peer experiment.
@@ -73,11 +74,13 @@ func CheckPeer(path string) error {
 	return nil
 }
 
-// experiment is the state the cells share: the receiver.
+// experiment is the state the cells share: the receiver, started by the
+// first cell that runs, and what it took.
 type experiment struct {
 	Config
 	recvOnce sync.Once
-	recv     *receiver
+	recv     *rig.Receiver
+	got      seqs
 	recvErr  error
 }
 
@@ -158,7 +161,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 
 func (c *experiment) close() error {
 	if c.recv != nil {
-		return c.recv.close()
+		return c.recv.Close()
 	}
 	return nil
 }
@@ -173,11 +176,11 @@ func (c *experiment) setup(sys System) (string, error) {
 	} else if c.Collector == "" {
 		return "", errors.New("no collector binary")
 	}
-	c.recvOnce.Do(func() { c.recv, c.recvErr = startReceiver() })
+	c.recvOnce.Do(func() { c.recv, c.recvErr = rig.StartReceiver(&c.got) })
 	if c.recvErr != nil {
 		return "", c.recvErr
 	}
-	c.recv.reset()
+	c.recv.Reset()
 	return os.MkdirTemp(c.Dir, "peer-*")
 }
 
@@ -199,8 +202,8 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 		}
 		cpu0, cpuErr := p.CPUTime()
 		g := &gen{sys: sys, batch: batch, seed: rep.Seed, ts0: tsBase}
-		t := attack(p.Addr(), g, c.recv, attackOpts{conns: c.Conns, warm: c.Warm, dur: c.Dur, timeout: c.Timeout})
-		backlog := t.ackedN - c.recv.unique.Load()
+		t := attack(p.Addr(), g, &c.got, attackOpts{conns: c.Conns, warm: c.Warm, dur: c.Dur, timeout: c.Timeout})
+		backlog := t.ackedN - c.got.unique.Load()
 		drain, drained := c.drain(ctx, t.acked, t.ackedN)
 		cpu1, cpuErr1 := p.CPUTime()
 		rss, rssErr := p.PeakRSS()
@@ -211,13 +214,13 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 			return bench.Sample{}, fmt.Errorf("%s: no request succeeded (%d sent, %d errors): %s", sys, t.sent, t.errors, t.firstErr)
 		}
 		s := bench.Sample{Iters: int(t.eventsWin)}
-		lost, dups := c.recv.missing(t.acked), c.recv.dups.Load()
+		lost, dups := c.got.missing(t.acked), c.got.dups.Load()
 		if !drained {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d acknowledged events still not delivered %s after the load", sys, lost, c.DrainTimeout))
 		} else if lost > 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d of %d acknowledged events never delivered", sys, lost, t.ackedN))
 		}
-		if bad := c.recv.bad.Load(); bad > 0 {
+		if bad := c.recv.Bad(); bad > 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: the receiver could not decode %d deliveries", sys, bad))
 		}
 		s.Values = []results.Value{
@@ -267,14 +270,14 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		}
 		var backlog int64
 		g := &gen{sys: sys, batch: c.KillBatch, seed: rep.Seed, ts0: tsBase}
-		t := attack(p.Addr(), g, c.recv, attackOpts{
+		t := attack(p.Addr(), g, &c.got, attackOpts{
 			conns: c.Conns, dur: c.KillAfter + time.Second, timeout: c.Timeout,
 			stopAt: c.KillAfter,
 			onStop: func() {
 				p.Kill()
 				// Read after the kill: every 200 counted later was answered
 				// before it, so this is at most the true backlog.
-				backlog = c.recv.unique.Load()
+				backlog = c.got.unique.Load()
 			},
 		})
 		backlog = max(0, t.ackedN-backlog)
@@ -291,7 +294,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		if err := p2.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
 		}
-		lost, dups := c.recv.missing(t.acked), c.recv.dups.Load()
+		lost, dups := c.got.missing(t.acked), c.got.dups.Load()
 		s := bench.Sample{Iters: int(t.ackedN)}
 		if lost > 0 {
 			how := "after the drain"
@@ -324,7 +327,7 @@ func (c *experiment) drain(ctx context.Context, acked bitset, n int64) (time.Dur
 	defer deadline.Stop()
 	for {
 		// The unique count is cheap; the exact check runs once it could pass.
-		if c.recv.unique.Load() >= n && c.recv.missing(acked) == 0 {
+		if c.got.unique.Load() >= n && c.got.missing(acked) == 0 {
 			return time.Since(began), true
 		}
 		select {

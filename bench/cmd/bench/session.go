@@ -8,9 +8,9 @@ import (
 	"os"
 	"time"
 
-	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/bench/sysinfo"
+	"edgecollector/internal/rig"
 )
 
 // sessionFlags are the flags every measuring command shares.
@@ -91,9 +91,9 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 
 	if needCollector {
 		if f.collector == "" {
-			bin, err := proc.BuildCollector(ctx, scratch)
+			bin, err := rig.Build(ctx, scratch, false)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w (run bench from the repository, or pass -collector)", err)
 			}
 			f.collector = bin
 		}

@@ -1,4 +1,4 @@
-package proc
+package rig
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 		helper(role)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	Main(m)
 }
 
 // helper is the child's side. Every role ends on its own within a minute,

@@ -1,15 +1,12 @@
-// Package proc starts, watches and stops the processes the research
-// harness measures: the collector binary and, in bench/peer, the
-// OpenTelemetry Collector it is compared with.
-//
-// It exists because httpbench, torture, peer and fleet each had their own
-// near-identical copy of this (own process group, one goroutine owning
-// cmd.Wait, readiness from the "collector started" log line, SIGTERM then
-// SIGKILL, the log tail in errors, VmHWM), and the copies had begun to
-// drift apart in small ways (error texts, what kill returns). The
-// experiments differ in what they do with a process, not in how it is run,
-// so that part lives here once.
-package proc
+package rig
+
+// The process: how the harness runs the collector (and, in bench/peer, the
+// OpenTelemetry Collector it is compared with). One home, because the
+// experiments had grown four near-identical copies (own process group, one
+// goroutine owning cmd.Wait, readiness from the "collector started" log line,
+// SIGTERM then SIGKILL, the log tail in errors, VmHWM) that had begun to
+// drift apart in small ways. Experiments differ in what they do with a
+// process, not in how it is run.
 
 import (
 	"bytes"
@@ -49,10 +46,11 @@ type Options struct {
 // Process is one process started by Start. Its methods may be called from
 // several goroutines.
 type Process struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
-	log  *logTail
+	name    string
+	addr    string
+	started time.Time // just before the exec
+	cmd     *exec.Cmd
+	log     *logTail
 	// done is closed once cmd.Wait has returned; err is its result.
 	done chan struct{}
 	err  error
@@ -71,10 +69,11 @@ func Start(ctx context.Context, bin string, args []string, o Options) (*Process,
 		cmd.Stdout = lw
 	}
 	cmd.SysProcAttr = ownGroup()
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", o.Name, err)
 	}
-	p := &Process{name: o.Name, cmd: cmd, log: lw, done: make(chan struct{})}
+	p := &Process{name: o.Name, started: started, cmd: cmd, log: lw, done: make(chan struct{})}
 	go func() { // owned: ends when the process does; Stop and Kill reap it
 		p.err = cmd.Wait()
 		close(p.done)
@@ -115,6 +114,12 @@ func Start(ctx context.Context, bin string, args []string, o Options) (*Process,
 
 // Addr is the host:port the process serves on.
 func (p *Process) Addr() string { return p.addr }
+
+// URL is path on the process: "http://" + Addr() + path.
+func (p *Process) URL(path string) string { return "http://" + p.addr + path }
+
+// Started is when the process was exec'd: a restart's recovery counts from it.
+func (p *Process) Started() time.Time { return p.started }
 
 // Tail is the last lines the process wrote (at most 8), joined by " | ",
 // for error messages.
