@@ -27,7 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/internal/natstest"
 	"edgecollector/internal/rig"
@@ -56,27 +56,27 @@ const (
 )
 
 var (
-	unitEvents  = results.Unit{Name: "events/s", Better: 1}
-	unitOffered = results.Unit{Name: "offered-events/s", Better: 0}
+	unitEvents  = record.Unit{Name: "events/s", Better: 1}
+	unitOffered = record.Unit{Name: "offered-events/s", Better: 0}
 	// What the producers got acknowledged (requests sent in the window): on
 	// a busy box the producers themselves can fall short of the offer.
-	unitAcked   = results.Unit{Name: "acked-events/s", Better: 0}
-	unitP50     = results.Unit{Name: "p50-ns/event", Better: -1}
-	unitP99     = results.Unit{Name: "p99-ns/event", Better: -1}
-	unitPeakBL  = results.Unit{Name: "peak-backlog-events", Better: -1}
-	unitMeanBL  = results.Unit{Name: "mean-backlog-events", Better: -1}
-	unitDrain   = results.Unit{Name: "drain-ns", Better: -1}
-	unitDups    = results.Unit{Name: "duplicates", Better: -1}
-	unitLost    = results.Unit{Name: "lost-events", Better: -1}
-	unitReships = results.Unit{Name: "reships-dropped", Better: 0}
-	unitRefused = results.Unit{Name: "refused-requests", Better: -1}
+	unitAcked   = record.Unit{Name: "acked-events/s", Better: 0}
+	unitP50     = record.Unit{Name: "p50-ns/event", Better: -1}
+	unitP99     = record.Unit{Name: "p99-ns/event", Better: -1}
+	unitPeakBL  = record.Unit{Name: "peak-backlog-events", Better: -1}
+	unitMeanBL  = record.Unit{Name: "mean-backlog-events", Better: -1}
+	unitDrain   = record.Unit{Name: "drain-ns", Better: -1}
+	unitDups    = record.Unit{Name: "duplicates", Better: -1}
+	unitLost    = record.Unit{Name: "lost-events", Better: -1}
+	unitReships = record.Unit{Name: "reships-dropped", Better: 0}
+	unitRefused = record.Unit{Name: "refused-requests", Better: -1}
 	// The backlog over time: the mean per collector in each quarter of the
 	// measured window (a growing backlog is a fleet that does not keep up).
-	unitQuarters = []results.Unit{
+	unitQuarters = []record.Unit{
 		{Name: "backlog-q1-events", Better: -1}, {Name: "backlog-q2-events", Better: -1},
 		{Name: "backlog-q3-events", Better: -1}, {Name: "backlog-q4-events", Better: -1},
 	}
-	allUnits      = append([]results.Unit{unitEvents, unitOffered, unitAcked, unitP50, unitP99, unitPeakBL, unitMeanBL, unitDrain, unitDups, unitLost, unitReships, unitRefused}, unitQuarters...)
+	allUnits      = append([]record.Unit{unitEvents, unitOffered, unitAcked, unitP50, unitP99, unitPeakBL, unitMeanBL, unitDrain, unitDups, unitLost, unitReships, unitRefused}, unitQuarters...)
 	startTimeout  = 15 * time.Second
 	stopTimeout   = 30 * time.Second
 	drainTimeout  = 30 * time.Second
@@ -103,7 +103,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	for _, n := range cfg.Collectors {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name: "Fleet",
-			Config: []results.KV{
+			Config: []record.KV{
 				{Key: "mode", Value: "group"},
 				{Key: "collectors", Value: strconv.Itoa(n)},
 				{Key: "rate", Value: strconv.Itoa(cfg.Rate * cfg.Batch)}, // offered events/s per collector
@@ -474,7 +474,7 @@ func (cfg Config) tally(fleet []*member, msgs []natstest.Msg, winFrom, winTo tim
 		meanBL = float64(blSum) / float64(blN)
 	}
 	s.Iters = max(inWindow, 1)
-	s.Values = []results.Value{
+	s.Values = []record.Value{
 		{Value: round(float64(inWindow) / cfg.Dur.Seconds()), Unit: unitEvents.Name},
 		{Value: float64(len(fleet) * cfg.Rate * cfg.Batch), Unit: unitOffered.Name},
 		{Value: round(float64(ackedWin) / cfg.Dur.Seconds()), Unit: unitAcked.Name},
@@ -490,7 +490,7 @@ func (cfg Config) tally(fleet []*member, msgs []natstest.Msg, winFrom, winTo tim
 	}
 	for q, u := range unitQuarters {
 		if qN[q] > 0 {
-			s.Values = append(s.Values, results.Value{Value: round(float64(qSum[q]) / float64(qN[q])), Unit: u.Name})
+			s.Values = append(s.Values, record.Value{Value: round(float64(qSum[q]) / float64(qN[q])), Unit: u.Name})
 		}
 	}
 	return s

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/internal/natstest"
 	"edgecollector/internal/rig"
 )
@@ -32,7 +32,7 @@ func TestFleetCell(t *testing.T) {
 	if len(s.Problems) > 0 {
 		t.Errorf("problems: %v", s.Problems)
 	}
-	p := results.Point{Values: s.Values}
+	p := record.Point{Values: s.Values}
 	if v, _ := p.Value("events/s"); v <= 0 {
 		t.Errorf("events/s = %v", v)
 	}

@@ -26,7 +26,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector/store"
 	"edgecollector/internal/rig"
@@ -64,21 +64,21 @@ type experiment struct {
 
 // Units of the experiment's values.
 var (
-	unitReqs     = results.Unit{Name: "req/s", Better: 1}
-	unitEvents   = results.Unit{Name: "events/s", Better: 1}
-	unitOffered  = results.Unit{Name: "sent-req/s", Better: 0}
-	unitSuccess  = results.Unit{Name: "success-ratio", Better: 1}
-	unit503      = results.Unit{Name: "backpressure-ratio", Better: -1}
-	unitErrors   = results.Unit{Name: "errors", Better: -1}
-	unitP50      = results.Unit{Name: "p50-ns/req", Better: -1}
-	unitP90      = results.Unit{Name: "p90-ns/req", Better: -1}
-	unitP99      = results.Unit{Name: "p99-ns/req", Better: -1}
-	unitMax      = results.Unit{Name: "max-ns/req", Better: -1}
-	unitDrained  = results.Unit{Name: "drained-events/s", Better: 1}
-	unitLost     = results.Unit{Name: "lost-events", Better: -1}
-	unitUnacked  = results.Unit{Name: "unacked-stored-events", Better: 0}
-	unitPeakRSS  = results.Unit{Name: "peak-rss-bytes", Better: -1}
-	allUnits     = []results.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS}
+	unitReqs     = record.Unit{Name: "req/s", Better: 1}
+	unitEvents   = record.Unit{Name: "events/s", Better: 1}
+	unitOffered  = record.Unit{Name: "sent-req/s", Better: 0}
+	unitSuccess  = record.Unit{Name: "success-ratio", Better: 1}
+	unit503      = record.Unit{Name: "backpressure-ratio", Better: -1}
+	unitErrors   = record.Unit{Name: "errors", Better: -1}
+	unitP50      = record.Unit{Name: "p50-ns/req", Better: -1}
+	unitP90      = record.Unit{Name: "p90-ns/req", Better: -1}
+	unitP99      = record.Unit{Name: "p99-ns/req", Better: -1}
+	unitMax      = record.Unit{Name: "max-ns/req", Better: -1}
+	unitDrained  = record.Unit{Name: "drained-events/s", Better: 1}
+	unitLost     = record.Unit{Name: "lost-events", Better: -1}
+	unitUnacked  = record.Unit{Name: "unacked-stored-events", Better: 0}
+	unitPeakRSS  = record.Unit{Name: "peak-rss-bytes", Better: -1}
+	allUnits     = []record.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS}
 	startTimeout = 10 * time.Second
 	stopTimeout  = 30 * time.Second
 )
@@ -104,7 +104,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, m := range c.Modes {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "HTTPMax",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(m)},
 					{Key: "batch", Value: strconv.Itoa(batch)},
 					{Key: "conns", Value: strconv.Itoa(c.Conns)},
@@ -118,7 +118,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, m := range c.Modes {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "HTTPSweep",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(m)},
 					{Key: "batch", Value: "1"},
 					{Key: "rate", Value: strconv.Itoa(rate)},
@@ -220,7 +220,7 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 			}
 			return round(float64(a)/float64(b), 4)
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: round(float64(t.okWin)/secs, 1), Unit: unitReqs.Name},
 			{Value: round(float64(t.eventsWin)/secs, 1), Unit: unitEvents.Name},
 			{Value: round(float64(t.sentWin)/secs, 1), Unit: unitOffered.Name},
@@ -232,17 +232,17 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		// report, rather than a zero that would read as instant.
 		if len(t.lat) > 0 {
 			s.Values = append(s.Values,
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
 		}
 		s.Values = append(s.Values,
-			results.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
-			results.Value{Value: float64(lost), Unit: unitLost.Name},
-			results.Value{Value: float64(unacked), Unit: unitUnacked.Name})
+			record.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
+			record.Value{Value: float64(lost), Unit: unitLost.Name},
+			record.Value{Value: float64(unacked), Unit: unitUnacked.Name})
 		if rssErr == nil {
-			s.Values = append(s.Values, results.Value{Value: float64(peakRSS), Unit: unitPeakRSS.Name})
+			s.Values = append(s.Values, record.Value{Value: float64(peakRSS), Unit: unitPeakRSS.Name})
 		}
 		return s, nil
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 	"edgecollector/internal/rig"
 )
@@ -56,7 +56,7 @@ func TestCells(t *testing.T) {
 		if len(s.Problems) > 0 {
 			t.Errorf("%s %s: %v", c.Name, c.Label(), s.Problems)
 		}
-		p := results.Point{Values: s.Values}
+		p := record.Point{Values: s.Values}
 		if v, _ := p.Value("req/s"); v <= 0 {
 			t.Errorf("%s %s: req/s = %v", c.Name, c.Label(), v)
 		}

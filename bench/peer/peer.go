@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/internal/rig"
 )
@@ -85,20 +85,20 @@ type experiment struct {
 }
 
 var (
-	unitAccepted  = results.Unit{Name: "accepted-events/s", Better: 1}
-	unitDelivered = results.Unit{Name: "delivered-events/s", Better: 1}
-	unitDrain     = results.Unit{Name: "drain-ns", Better: -1}
-	unitBacklog   = results.Unit{Name: "backlog-events", Better: 0}
-	unitP50       = results.Unit{Name: "p50-ns/req", Better: -1}
-	unitP99       = results.Unit{Name: "p99-ns/req", Better: -1}
-	unitRSS       = results.Unit{Name: "peak-rss-bytes", Better: -1}
-	unitCPU       = results.Unit{Name: "cpu-ms/1k-events", Better: -1}
-	unitErrors    = results.Unit{Name: "errors", Better: -1}
-	unitAcked     = results.Unit{Name: "acked-events", Better: 0}
-	unitRecovery  = results.Unit{Name: "recovery-ns", Better: -1}
-	unitLost      = results.Unit{Name: "lost-events", Better: -1}
-	unitDups      = results.Unit{Name: "dup-events", Better: -1}
-	allUnits      = []results.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
+	unitAccepted  = record.Unit{Name: "accepted-events/s", Better: 1}
+	unitDelivered = record.Unit{Name: "delivered-events/s", Better: 1}
+	unitDrain     = record.Unit{Name: "drain-ns", Better: -1}
+	unitBacklog   = record.Unit{Name: "backlog-events", Better: 0}
+	unitP50       = record.Unit{Name: "p50-ns/req", Better: -1}
+	unitP99       = record.Unit{Name: "p99-ns/req", Better: -1}
+	unitRSS       = record.Unit{Name: "peak-rss-bytes", Better: -1}
+	unitCPU       = record.Unit{Name: "cpu-ms/1k-events", Better: -1}
+	unitErrors    = record.Unit{Name: "errors", Better: -1}
+	unitAcked     = record.Unit{Name: "acked-events", Better: 0}
+	unitRecovery  = record.Unit{Name: "recovery-ns", Better: -1}
+	unitLost      = record.Unit{Name: "lost-events", Better: -1}
+	unitDups      = record.Unit{Name: "dup-events", Better: -1}
+	allUnits      = []record.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
 )
 
 const (
@@ -132,7 +132,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, sys := range c.Systems {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "PeerLoad",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(sys)},
 					{Key: "batch", Value: strconv.Itoa(batch)},
 					{Key: "conns", Value: strconv.Itoa(c.Conns)},
@@ -146,7 +146,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, sys := range c.Systems {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "PeerKill",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(sys)},
 					{Key: "batch", Value: strconv.Itoa(c.KillBatch)},
 					{Key: "conns", Value: strconv.Itoa(c.Conns)},
@@ -223,7 +223,7 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 		if bad := c.recv.Bad(); bad > 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: the receiver could not decode %d deliveries", sys, bad))
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: round(float64(t.eventsWin)/c.Dur.Seconds(), 1), Unit: unitAccepted.Name},
 			{Value: round(t.deliveredRate(), 1), Unit: unitDelivered.Name},
 			{Value: float64(drain.Round(time.Microsecond)), Unit: unitDrain.Name},
@@ -231,21 +231,21 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 		}
 		if len(t.lat) > 0 {
 			s.Values = append(s.Values,
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name})
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name})
 		}
 		if rssErr == nil {
-			s.Values = append(s.Values, results.Value{Value: float64(rss), Unit: unitRSS.Name})
+			s.Values = append(s.Values, record.Value{Value: float64(rss), Unit: unitRSS.Name})
 		}
 		// CPU from the start of the load to the end of the drain: accepting
 		// and shipping, per 1,000 acknowledged events.
 		if cpuErr == nil && cpuErr1 == nil && t.ackedN > 0 {
-			s.Values = append(s.Values, results.Value{Value: round(float64(cpu1-cpu0)/float64(time.Millisecond)*1000/float64(t.ackedN), 3), Unit: unitCPU.Name})
+			s.Values = append(s.Values, record.Value{Value: round(float64(cpu1-cpu0)/float64(time.Millisecond)*1000/float64(t.ackedN), 3), Unit: unitCPU.Name})
 		}
 		s.Values = append(s.Values,
-			results.Value{Value: float64(t.errors), Unit: unitErrors.Name},
-			results.Value{Value: float64(lost), Unit: unitLost.Name},
-			results.Value{Value: float64(dups), Unit: unitDups.Name})
+			record.Value{Value: float64(t.errors), Unit: unitErrors.Name},
+			record.Value{Value: float64(lost), Unit: unitLost.Name},
+			record.Value{Value: float64(dups), Unit: unitDups.Name})
 		return s, nil
 	}
 }
@@ -303,7 +303,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 			}
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d of %d events acknowledged before SIGKILL not delivered %s", sys, lost, t.ackedN, how))
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: float64(t.ackedN), Unit: unitAcked.Name},
 			{Value: float64(backlog), Unit: unitBacklog.Name},
 			{Value: float64(recovery.Round(time.Microsecond)), Unit: unitRecovery.Name},

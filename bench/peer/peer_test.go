@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/internal/rig"
 )
 
@@ -227,7 +227,7 @@ func TestCells(t *testing.T) {
 		if len(s.Problems) > 0 {
 			t.Errorf("%s %s: %v", c.Name, c.Label(), s.Problems)
 		}
-		p := results.Point{Values: s.Values}
+		p := record.Point{Values: s.Values}
 		if v, ok := p.Value("lost-events"); !ok || v != 0 {
 			t.Errorf("%s %s: lost-events = %v (%v)", c.Name, c.Label(), v, ok)
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector"
 	"edgecollector/collector/store"
@@ -57,7 +57,7 @@ func (cfg Contention) Experiment() *bench.Experiment {
 			"the uploader's checkpoint (fetch the oldest %d backlog rows, mark them uploaded, upsert devices, audit row: one transaction). "+
 			"Each cell: a copy of a template seeded with %d backlog rows, %s ramp dropped, %s measured.",
 			c.Modes, c.Producers, c.CheckpointRows, c.SeedRows, c.Warm, c.Dur),
-		Units: []results.Unit{unitP50Insert, unitP90Insert, unitP99Insert, unitMaxInsert,
+		Units: []record.Unit{unitP50Insert, unitP90Insert, unitP99Insert, unitMaxInsert,
 			unitEvents, unitCheckpoint, unitCkptRows, unitBusy},
 		Close: func() error {
 			if c.tmplDir != "" {
@@ -69,7 +69,7 @@ func (cfg Contention) Experiment() *bench.Experiment {
 	for _, m := range c.Modes {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name: "Contention",
-			Config: []results.KV{
+			Config: []record.KV{
 				{Key: "mode", Value: string(m)},
 				{Key: "producers", Value: strconv.Itoa(c.Producers)},
 				{Key: "checkpoint-rows", Value: strconv.Itoa(c.CheckpointRows)},
@@ -223,7 +223,7 @@ func (c *contention) run(mode store.Mode) func(context.Context, bench.Rep) (benc
 		if ckpts > 0 {
 			width = float64(rows) / float64(ckpts)
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: float64(stats.Percentile(l.lat, 0.50)), Unit: unitP50Insert.Name},
 			{Value: float64(stats.Percentile(l.lat, 0.90)), Unit: unitP90Insert.Name},
 			{Value: float64(stats.Percentile(l.lat, 0.99)), Unit: unitP99Insert.Name},

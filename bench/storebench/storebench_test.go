@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 )
 
@@ -33,7 +33,7 @@ func runAll(t *testing.T, e *bench.Experiment, must ...string) {
 			t.Errorf("%s %s: measured nothing", c.Name, c.Label())
 		}
 		for _, u := range must {
-			if v, ok := (&results.Point{Values: s.Values}).Value(u); !ok || v <= 0 {
+			if v, ok := (&record.Point{Values: s.Values}).Value(u); !ok || v <= 0 {
 				t.Errorf("%s %s: %s = %v (present %v), want > 0", c.Name, c.Label(), u, v, ok)
 			}
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 	"edgecollector/internal/rig"
 )
@@ -39,15 +39,15 @@ type Soak struct {
 
 // Units of the soak experiment.
 var (
-	unitPeakBacklog = results.Unit{Name: "peak-backlog", Better: 0}
-	unitCap         = results.Unit{Name: "backlog-cap", Better: 0}
-	unit503s        = results.Unit{Name: "rejected-503", Better: 0}
-	unit200s        = results.Unit{Name: "acked-requests", Better: 1}
-	unitErrs        = results.Unit{Name: "other-errors", Better: -1}
-	unitDrain       = results.Unit{Name: "drain-ns", Better: -1}
-	unitRSS         = results.Unit{Name: "peak-rss-bytes", Better: -1}
-	unitSinkTries   = results.Unit{Name: "sink-requests", Better: 0}
-	soakUnits       = []results.Unit{unitPeakBacklog, unitCap, unit503s, unit200s, unitAcked, unitLost, unitDups, unitErrs, unitDrain, unitRSS, unitSinkTries}
+	unitPeakBacklog = record.Unit{Name: "peak-backlog", Better: 0}
+	unitCap         = record.Unit{Name: "backlog-cap", Better: 0}
+	unit503s        = record.Unit{Name: "rejected-503", Better: 0}
+	unit200s        = record.Unit{Name: "acked-requests", Better: 1}
+	unitErrs        = record.Unit{Name: "other-errors", Better: -1}
+	unitDrain       = record.Unit{Name: "drain-ns", Better: -1}
+	unitRSS         = record.Unit{Name: "peak-rss-bytes", Better: -1}
+	unitSinkTries   = record.Unit{Name: "sink-requests", Better: 0}
+	soakUnits       = []record.Unit{unitPeakBacklog, unitCap, unit503s, unit200s, unitAcked, unitLost, unitDups, unitErrs, unitDrain, unitRSS, unitSinkTries}
 )
 
 // Experiment returns the soak experiment: one cell per mode.
@@ -67,7 +67,7 @@ func (cfg Soak) Experiment() *bench.Experiment {
 	for _, m := range cfg.Modes {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Soak",
-			Config: []results.KV{{Key: "mode", Value: string(m)}, {Key: "cap", Value: strconv.FormatInt(cfg.MaxBacklog, 10)}},
+			Config: []record.KV{{Key: "mode", Value: string(m)}, {Key: "cap", Value: strconv.FormatInt(cfg.MaxBacklog, 10)}},
 			Cost:   cfg.Outage + 6*time.Second,
 			Run:    cfg.run(sh, m),
 		})
@@ -312,7 +312,7 @@ func (sc *soakCell) check(ctx context.Context, drain time.Duration) (bench.Sampl
 		}
 	}
 	s.Iters = counts[http.StatusOK]
-	s.Values = []results.Value{
+	s.Values = []record.Value{
 		{Value: float64(sc.mon.snapshot(false).peak), Unit: unitPeakBacklog.Name},
 		{Value: float64(cfg.MaxBacklog), Unit: unitCap.Name},
 		{Value: float64(counts[http.StatusServiceUnavailable]), Unit: unit503s.Name},
@@ -324,8 +324,8 @@ func (sc *soakCell) check(ctx context.Context, drain time.Duration) (bench.Sampl
 		{Value: float64(drain), Unit: unitDrain.Name},
 	}
 	if rssErr == nil {
-		s.Values = append(s.Values, results.Value{Value: float64(rss), Unit: unitRSS.Name})
+		s.Values = append(s.Values, record.Value{Value: float64(rss), Unit: unitRSS.Name})
 	}
-	s.Values = append(s.Values, results.Value{Value: float64(sc.recv.Requests()), Unit: unitSinkTries.Name})
+	s.Values = append(s.Values, record.Value{Value: float64(sc.recv.Requests()), Unit: unitSinkTries.Name})
 	return s, nil
 }

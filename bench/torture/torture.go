@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector/store"
 	"edgecollector/internal/rig"
@@ -47,17 +47,17 @@ type Config struct {
 
 // Units of the torture experiment.
 var (
-	unitKills      = results.Unit{Name: "kills", Better: 0}
-	unitAcked      = results.Unit{Name: "acked-events", Better: 0}
-	unitLost       = results.Unit{Name: "lost-events", Better: -1}
-	unitDups       = results.Unit{Name: "duplicate-deliveries", Better: 0}
-	unitUnanswered = results.Unit{Name: "unanswered-requests", Better: 0}
-	unitTrapped    = results.Unit{Name: "kills-in-upload", Better: 0}
-	unitRecP50     = results.Unit{Name: "recovery-p50-ns", Better: -1}
-	unitRecMax     = results.Unit{Name: "recovery-max-ns", Better: -1}
-	unitReadyP50   = results.Unit{Name: "ready-p50-ns", Better: -1}
-	unitReadyMax   = results.Unit{Name: "ready-max-ns", Better: -1}
-	tortureUnits   = []results.Unit{unitKills, unitAcked, unitLost, unitDups, unitUnanswered, unitTrapped, unitRecP50, unitRecMax, unitReadyP50, unitReadyMax}
+	unitKills      = record.Unit{Name: "kills", Better: 0}
+	unitAcked      = record.Unit{Name: "acked-events", Better: 0}
+	unitLost       = record.Unit{Name: "lost-events", Better: -1}
+	unitDups       = record.Unit{Name: "duplicate-deliveries", Better: 0}
+	unitUnanswered = record.Unit{Name: "unanswered-requests", Better: 0}
+	unitTrapped    = record.Unit{Name: "kills-in-upload", Better: 0}
+	unitRecP50     = record.Unit{Name: "recovery-p50-ns", Better: -1}
+	unitRecMax     = record.Unit{Name: "recovery-max-ns", Better: -1}
+	unitReadyP50   = record.Unit{Name: "ready-p50-ns", Better: -1}
+	unitReadyMax   = record.Unit{Name: "ready-max-ns", Better: -1}
+	tortureUnits   = []record.Unit{unitKills, unitAcked, unitLost, unitDups, unitUnanswered, unitTrapped, unitRecP50, unitRecMax, unitReadyP50, unitReadyMax}
 )
 
 const (
@@ -82,7 +82,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	for _, m := range cfg.Modes {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Torture",
-			Config: []results.KV{{Key: "mode", Value: string(m)}, {Key: "kills", Value: strconv.Itoa(cfg.Kills)}},
+			Config: []record.KV{{Key: "mode", Value: string(m)}, {Key: "kills", Value: strconv.Itoa(cfg.Kills)}},
 			// A random kill waits its whole uptime, a trapped one little past
 			// MinUp; then a restart and its recovery. Then drain and stop.
 			Cost: time.Duration(cfg.Kills)*((cfg.MinUp+cfg.MaxUp)/6+2*cfg.MinUp/3+200*time.Millisecond) + 1500*time.Millisecond,
@@ -263,7 +263,7 @@ func (tc *tortureCell) drainAndCheck(ctx context.Context) (bench.Sample, error) 
 	}
 	slices.Sort(tc.recovery)
 	slices.Sort(tc.ready)
-	s.Values = []results.Value{
+	s.Values = []record.Value{
 		{Value: float64(kills), Unit: unitKills.Name},
 		{Value: float64(v.Acked), Unit: unitAcked.Name},
 		{Value: float64(v.Lost), Unit: unitLost.Name},

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 	"edgecollector/internal/rig"
 )
@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { rig.Main(m) }
 
 func value(t *testing.T, s bench.Sample, unit string) float64 {
 	t.Helper()
-	p := results.Point{Values: s.Values}
+	p := record.Point{Values: s.Values}
 	v, ok := p.Value(unit)
 	if !ok {
 		t.Fatalf("no %s in %v", unit, s.Values)

@@ -15,7 +15,7 @@ import (
 
 	"edgecollector/bench"
 	"edgecollector/bench/gate"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/storebench"
 	"edgecollector/collector/store"
 )
@@ -95,7 +95,7 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("gate run: %w", err)
 	}
-	run, err := results.ReadRun(dir)
+	run, err := record.ReadRun(dir)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 
 	"edgecollector/bench"
 	"edgecollector/bench/peer"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,7 +102,7 @@ Flags:
 	}
 
 	if dryRun {
-		plan := buildExperiments(p, exps, &session{meta: &results.Meta{}})
+		plan := buildExperiments(p, exps, &session{meta: &record.Meta{}})
 		runs, cost := bench.Plan(plan, p.reps, p.warmup)
 		for _, e := range plan {
 			n, c := bench.Plan([]*bench.Experiment{e}, p.reps, p.warmup)
@@ -151,7 +151,7 @@ Flags:
 	err = r.Run(ctx, plan)
 	r.Progress.Finish()
 	s.finish()
-	if werr := results.WriteMeta(dir, s.meta); werr != nil && err == nil {
+	if werr := record.WriteMeta(dir, s.meta); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
@@ -213,8 +213,8 @@ func buildExperiments(p profile, names []string, s *session) []*bench.Experiment
 
 // header is the file-wide configuration of every results file: what
 // benchstat prints above its tables.
-func header(m *results.Meta, seed uint64) []results.KV {
-	return []results.KV{
+func header(m *record.Meta, seed uint64) []record.KV {
+	return []record.KV{
 		{Key: "goos", Value: runtime.GOOS},
 		{Key: "goarch", Value: runtime.GOARCH},
 		{Key: "cpu", Value: m.Machine.CPU},

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/sysinfo"
 	"edgecollector/internal/rig"
 )
@@ -33,7 +33,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 // session is the measuring context of one command: a scratch directory for
 // databases, the machine description, and the meter of foreign CPU use.
 type session struct {
-	meta    *results.Meta
+	meta    *record.Meta
 	scratch string
 	peer    string // the peer binary (sessionFlags.peer)
 	meter   *sysinfo.Meter
@@ -66,7 +66,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	case "tmpfs", "ramfs":
 		return nil, fmt.Errorf("-dbdir %s is on %s, where fsync costs nothing: the results would mean nothing; pass -dbdir on a disk-backed filesystem", f.dbDir, m.Filesystem)
 	}
-	s.meta = &results.Meta{MachineID: sysinfo.MachineID(m), Machine: m, Software: sw}
+	s.meta = &record.Meta{MachineID: sysinfo.MachineID(m), Machine: m, Software: sw}
 	s.meta.Run.CommandLine = append([]string{"bench"}, os.Args[1:]...)
 	s.meta.Run.Profile = profile
 

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 )
 
@@ -144,7 +144,7 @@ func (s *section) throughputPlot() (*plot.Plot, error) {
 		for _, m := range f.Distinct("Throughput", "mode") {
 			var line series
 			for _, n := range f.Distinct("Throughput", "producers") {
-				w := []results.KV{{Key: "indexed", Value: indexed}, {Key: "producers", Value: n}}
+				w := []record.KV{{Key: "indexed", Value: indexed}, {Key: "producers", Value: n}}
 				line.add(atof(n), stat(f, "Throughput", "events/s", m, w), 1)
 			}
 			label := modeLabel(m)
@@ -172,7 +172,7 @@ func (s *section) sweepPlot() (*plot.Plot, error) {
 		for _, q := range []string{"p99", "p50"} {
 			var line series
 			for _, r := range f.Distinct("HTTPSweep", "rate") {
-				w := []results.KV{{Key: "batch", Value: "1"}, {Key: "rate", Value: r}}
+				w := []record.KV{{Key: "batch", Value: "1"}, {Key: "rate", Value: r}}
 				line.add(atof(r), positive(stat(f, "HTTPSweep", q+"-sec/req", m, w)), 1e3)
 			}
 			label := m + " " + q

@@ -1,4 +1,4 @@
-// Package report regenerates reports/ from the raw results under results/:
+// Package reportgen regenerates reports/ from the raw results under results/:
 // a README with what was measured, how, on what machine, the tables (median,
 // 95% confidence interval, ratio to serialized with its p-value) and the
 // plots, the original's published table as a labelled reference, and the
@@ -7,7 +7,7 @@
 // The output is a function of the results files alone: no clock, no
 // environment, files and maps visited in sorted order, plots rendered with
 // the fonts compiled into gonum/plot. Running it twice leaves no diff.
-package report
+package reportgen
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 	"slices"
 	"strings"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // Generate reads every run under resultsDir and writes the report to outDir,
@@ -26,13 +26,13 @@ func Generate(resultsDir, outDir string) error {
 	if err := checkOwned(outDir); err != nil {
 		return err // before the slow part
 	}
-	dirs, err := results.ListRuns(resultsDir)
+	dirs, err := record.ListRuns(resultsDir)
 	if err != nil {
 		return err
 	}
-	var runs []*results.Run
+	var runs []*record.Run
 	for _, d := range dirs {
-		r, err := results.ReadRun(d)
+		r, err := record.ReadRun(d)
 		if err != nil {
 			return err
 		}
@@ -56,8 +56,8 @@ func Generate(resultsDir, outDir string) error {
 // throughput experiment, or failing that the newest) that the machine's
 // section is headed by.
 type machineRuns struct {
-	primary *results.Run
-	byExp   map[string]*results.Run
+	primary *record.Run
+	byExp   map[string]*record.Run
 }
 
 // selectRuns picks, per machine and per experiment, the newest complete full
@@ -65,8 +65,8 @@ type machineRuns struct {
 // kind that did (a QUICK smoke run, say), which the report labels as such.
 // So an experiment rerun alone (`bench run torture`) replaces only its own
 // part of the report. Machines come in sorted order.
-func selectRuns(runs []*results.Run) []machineRuns {
-	byMachine := make(map[string][]*results.Run)
+func selectRuns(runs []*record.Run) []machineRuns {
+	byMachine := make(map[string][]*record.Run)
 	var machines []string
 	for _, r := range runs {
 		id := r.Meta.MachineID
@@ -79,8 +79,8 @@ func selectRuns(runs []*results.Run) []machineRuns {
 	var sel []machineRuns
 	for _, m := range machines {
 		rs := byMachine[m]
-		slices.SortFunc(rs, func(a, b *results.Run) int { return strings.Compare(a.Dir, b.Dir) })
-		mr := machineRuns{byExp: make(map[string]*results.Run)}
+		slices.SortFunc(rs, func(a, b *record.Run) int { return strings.Compare(a.Dir, b.Dir) })
+		mr := machineRuns{byExp: make(map[string]*record.Run)}
 		for i := len(rs) - 1; i >= 0; i-- { // newest first
 			r := rs[i]
 			full := r.Meta.Run.Profile == "full" && r.Meta.Run.Complete

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // The reliability sub-section: crash torture, sink outage soak, fuzzing.
@@ -18,8 +18,8 @@ import (
 // medians with intervals: one lost event is a failure however rare.
 
 // total sums unit over every repetition of a mode's cell.
-func total(f *results.File, name, unit, mode string) float64 {
-	xs := f.Sample(name, unit, results.KV{Key: "mode", Value: mode})
+func total(f *record.File, name, unit, mode string) float64 {
+	xs := f.Sample(name, unit, record.KV{Key: "mode", Value: mode})
 	if len(xs) == 0 {
 		return math.NaN()
 	}
@@ -31,8 +31,8 @@ func total(f *results.File, name, unit, mode string) float64 {
 }
 
 // worst is the largest value of unit over a mode's repetitions.
-func worst(f *results.File, name, unit, mode string) float64 {
-	xs := f.Sample(name, unit, results.KV{Key: "mode", Value: mode})
+func worst(f *record.File, name, unit, mode string) float64 {
+	xs := f.Sample(name, unit, record.KV{Key: "mode", Value: mode})
 	if len(xs) == 0 {
 		return math.NaN()
 	}
@@ -40,7 +40,7 @@ func worst(f *results.File, name, unit, mode string) float64 {
 }
 
 // middle is the median of unit over a mode's repetitions.
-func middle(f *results.File, name, unit, mode string) float64 {
+func middle(f *record.File, name, unit, mode string) float64 {
 	return median(f, name, unit, mode, nil)
 }
 
@@ -59,7 +59,7 @@ func (s *section) tortureTable() string {
 	}
 	t := newTable("<mode", "repetitions", "kills", "in upload window", "acknowledged events", "lost", "duplicates delivered", "unanswered requests", "ready p50 / max", "recovered p50 / max")
 	for _, m := range f.Distinct("Torture", "mode") {
-		reps := len(f.Sample("Torture", "kills", results.KV{Key: "mode", Value: m}))
+		reps := len(f.Sample("Torture", "kills", record.KV{Key: "mode", Value: m}))
 		if reps == 0 {
 			continue
 		}
@@ -79,7 +79,7 @@ func (s *section) soakTable() string {
 	}
 	t := newTable("<mode", "backlog cap", "peak backlog", "503s", "200s", "acknowledged events", "lost", "duplicates delivered", "drain time", "peak RSS", "sink requests")
 	for _, m := range f.Distinct("Soak", "mode") {
-		if len(f.Sample("Soak", "peak-backlog", results.KV{Key: "mode", Value: m})) == 0 {
+		if len(f.Sample("Soak", "peak-backlog", record.KV{Key: "mode", Value: m})) == 0 {
 			continue
 		}
 		t.add(m, count(worst(f, "Soak", "backlog-cap", m)), count(worst(f, "Soak", "peak-backlog", m)),
@@ -99,7 +99,7 @@ func (s *section) fuzzTable() string {
 	}
 	t := newTable("<target", "fuzzing time", "execs", "execs/s", "new interesting", "corpus", "crashers")
 	for _, target := range f.Distinct("Fuzz", "target") {
-		w := results.KV{Key: "target", Value: target}
+		w := record.KV{Key: "target", Value: target}
 		one := func(unit string) float64 {
 			xs := f.Sample("Fuzz", unit, w)
 			if len(xs) == 0 {

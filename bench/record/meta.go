@@ -1,4 +1,4 @@
-package results
+package record
 
 // Meta is machine.json: what the run measured on, and how it was run.
 // Everything a reader needs to judge a result and reproduce it.

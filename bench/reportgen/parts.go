@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import "gonum.org/v1/plot"
 

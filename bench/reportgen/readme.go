@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 )
 
@@ -94,10 +94,10 @@ func readme(sections []*section, nRuns int) []byte {
 	p("The original measured the same question on SQLRite, a Rust engine we cannot run here, on its own machine: %s. Absolute numbers are not comparable (another engine, machine and OS); ratios between modes are the point.\n\n", originalEnv)
 	t = newTable("<ratio", "SQLRite v0 (original)", "SQLite here: "+primary.id)
 	tf, cf, df := primary.file("throughput"), primary.file("contention"), primary.file("disjoint")
-	p16 := []results.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
+	p16 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
 	t.add("concurrent / serialized, events/s, 16 producers", ratio(origConcurrent), ratioOf(tf, "Throughput", "events/s", "concurrent", p16))
 	t.add("concurrent indexed / serialized, events/s, 16 producers", ratio(origConcurrentIndexed), crossRatio(tf, "Throughput", "events/s",
-		withMode([]results.KV{{Key: "indexed", Value: "true"}, {Key: "producers", Value: "16"}}, "concurrent"), withMode(p16, baseline)))
+		withMode([]record.KV{{Key: "indexed", Value: "true"}, {Key: "producers", Value: "16"}}, "concurrent"), withMode(p16, baseline)))
 	t.add("group / serialized, events/s, 16 producers", "not measured", ratioOf(tf, "Throughput", "events/s", "group", p16))
 	t.add("concurrent / serialized, p99 insert latency under checkpoint", ratio(origContentionP99), ratioOf(cf, "Contention", "p99-sec/insert", "concurrent", firstConfig(cf, "Contention")))
 	t.add("group / serialized, p99 insert latency under checkpoint", "not measured", ratioOf(cf, "Contention", "p99-sec/insert", "group", firstConfig(cf, "Contention")))
@@ -141,7 +141,7 @@ func (s *section) write(b *strings.Builder) {
 		}
 		p("\n")
 	}
-	noted := map[*results.Run]bool{s.run: true}
+	noted := map[*record.Run]bool{s.run: true}
 	for _, part := range parts {
 		table := part.table(s)
 		if table == "" {
@@ -166,7 +166,7 @@ func (s *section) write(b *strings.Builder) {
 
 // runNote introduces results that come from another run than the
 // section's primary one: an experiment rerun alone.
-func (s *section) runNote(r *results.Run) string {
+func (s *section) runNote(r *record.Run) string {
 	m := r.Meta
 	var b strings.Builder
 	fmt.Fprintf(&b, "*From run `%s`: profile %s, %s, %s.", s.relPath(r), m.Run.Profile, m.Run.Started, durationOf(m.Run.Seconds))
@@ -190,7 +190,7 @@ func (s *section) summary() string {
 	if tf == nil {
 		return ""
 	}
-	p16 := []results.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
+	p16 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
 	g, gok := vsBase(tf, "Throughput", "events/s", "group", p16)
 	c, cok := vsBase(tf, "Throughput", "events/s", "concurrent", p16)
 	if !gok || !cok || g.N == 0 || c.N == 0 {
@@ -220,7 +220,7 @@ func (s *section) summary() string {
 func (s *section) findings() []string {
 	var out []string
 	tf := s.file("throughput")
-	p16 := []results.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
+	p16 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
 	if tf != nil {
 		ser := stat(tf, "Throughput", "events/s", baseline, p16)
 		grp := stat(tf, "Throughput", "events/s", "group", p16)
@@ -246,7 +246,7 @@ func (s *section) findings() []string {
 			out = append(out, fmt.Sprintf("**Why.** This disk's fsync ceiling is %s/s. A mode that commits each event alone is held near it (serialized: %s events/s, %s of it); group commit covers many events with one fsync and reached %s of it.",
 				count(fs), count(ser.Center), ratio(ser.Center/fs), ratio(grp.Center/fs)))
 		}
-		p64 := []results.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "64"}}
+		p64 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "64"}}
 		if j := stat(tf, "Throughput", "jain-fairness", "concurrent", p64); j.N > 0 {
 			js := stat(tf, "Throughput", "jain-fairness", baseline, p64)
 			jg := stat(tf, "Throughput", "jain-fairness", "group", p64)
@@ -277,7 +277,7 @@ func (s *section) findings() []string {
 			out = append(out, fmt.Sprintf("**Over HTTP**, with the real binary and %s connections sending single events, group served %s requests/s against serialized's %s (%s, 95%% CI %s)%s.",
 				get(w, "conns"), count(grp.Center), count(ser.Center), ratio(r.Center), ci(r.Summary, ratio), note))
 		}
-		if wb := []results.KV{{Key: "batch", Value: "100"}, {Key: "conns", Value: get(w, "conns")}}; len(hf.Sample("HTTPMax", "events/s", withMode(wb, "group")...)) > 0 {
+		if wb := []record.KV{{Key: "batch", Value: "100"}, {Key: "conns", Value: get(w, "conns")}}; len(hf.Sample("HTTPMax", "events/s", withMode(wb, "group")...)) > 0 {
 			in, out2 := median(hf, "HTTPMax", "events/s", "group", wb), median(hf, "HTTPMax", "drained-events/s", "group", wb)
 			verb := "kept up with"
 			if out2 < 0.9*in {
@@ -331,7 +331,7 @@ func (s *section) findings() []string {
 // failures counts the failed correctness checks of every run the section shows.
 func (s *section) failures() int {
 	n := 0
-	seen := make(map[*results.Run]bool)
+	seen := make(map[*record.Run]bool)
 	for _, r := range s.byExp {
 		if !seen[r] {
 			seen[r] = true
@@ -367,10 +367,10 @@ func verdict(r stats.Ratio, above, below string) string {
 }
 
 // knee is the highest offered rate mode served in full, or a note.
-func knee(f *results.File, mode string) string {
+func knee(f *record.File, mode string) string {
 	best := ""
 	for _, r := range f.Distinct("HTTPSweep", "rate") {
-		w := []results.KV{{Key: "batch", Value: "1"}, {Key: "rate", Value: r}}
+		w := []record.KV{{Key: "batch", Value: "1"}, {Key: "rate", Value: r}}
 		served := median(f, "HTTPSweep", "success-ratio", mode, w)
 		p99 := median(f, "HTTPSweep", "p99-sec/req", mode, w)
 		if served >= 0.99 && p99 < 0.1 {
@@ -383,7 +383,7 @@ func knee(f *results.File, mode string) string {
 	return count(atof(best)) + " req/s"
 }
 
-func firstConfig(f *results.File, name string) []results.KV {
+func firstConfig(f *record.File, name string) []record.KV {
 	if f == nil {
 		return nil
 	}
@@ -394,7 +394,7 @@ func firstConfig(f *results.File, name string) []results.KV {
 }
 
 // ratioOf formats mode's ratio to the baseline in configuration w.
-func ratioOf(f *results.File, name, unit, mode string, w []results.KV) string {
+func ratioOf(f *record.File, name, unit, mode string, w []record.KV) string {
 	if f == nil {
 		return "not in this run"
 	}
@@ -406,7 +406,7 @@ func ratioOf(f *results.File, name, unit, mode string, w []results.KV) string {
 }
 
 // crossRatio is the paired ratio of two arbitrary cells.
-func crossRatio(f *results.File, name, unit string, num, den []results.KV) string {
+func crossRatio(f *record.File, name, unit string, num, den []record.KV) string {
 	if f == nil {
 		return "not in this run"
 	}

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"cmp"
@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 )
 
@@ -73,10 +73,10 @@ func (s *section) fleetFindings() []string {
 	if len(cfgs) == 0 {
 		return nil
 	}
-	size := func(w []results.KV) float64 { return atof(get(w, "collectors")) }
-	into := func(w []results.KV) float64 { return median(f, fleetName, "events/s", "group", w) }
-	largest := slices.MaxFunc(cfgs, func(a, b []results.KV) int { return cmp.Compare(size(a), size(b)) })
-	best := slices.MaxFunc(cfgs, func(a, b []results.KV) int { return cmp.Compare(into(a), into(b)) })
+	size := func(w []record.KV) float64 { return atof(get(w, "collectors")) }
+	into := func(w []record.KV) float64 { return median(f, fleetName, "events/s", "group", w) }
+	largest := slices.MaxFunc(cfgs, func(a, b []record.KV) int { return cmp.Compare(size(a), size(b)) })
+	best := slices.MaxFunc(cfgs, func(a, b []record.KV) int { return cmp.Compare(into(a), into(b)) })
 	if math.IsNaN(into(largest)) {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 // The original's published SQLRite measurements (seed/go-collector-README.md,
 // "Measured throughput"), kept verbatim as a reference: its machine, its

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"image/color"
@@ -9,7 +9,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // The peer experiment: our collector beside the OpenTelemetry Collector
@@ -94,7 +94,7 @@ func (s *section) peerKillTable() string {
 
 // peerTotal sums unit over the counted repetitions of one configuration: a
 // loss in any one shows.
-func peerTotal(f *results.File, name, unit, mode string, w []results.KV) string {
+func peerTotal(f *record.File, name, unit, mode string, w []record.KV) string {
 	xs := f.Sample(name, unit, withMode(w, mode)...)
 	if len(xs) == 0 {
 		return "–"

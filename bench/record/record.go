@@ -1,8 +1,9 @@
-// Package results is the harness's raw data. A run is one directory,
+// Package record reads and writes what a run records under results/ (the
+// data; this package is its format). A run is one directory,
 // results/<machine>/<timestamp>/, holding one file per experiment in the Go
 // benchmark format (which benchstat reads directly) and machine.json, the
 // facts about the machine and the run. Every file is written atomically.
-package results
+package record
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/README.md.golden from the fixture")
@@ -64,10 +64,10 @@ func TestGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./bench/report -update to create it)", err)
+		t.Fatalf("%v (run go test ./bench/reportgen -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("README.md differs from %s (go test ./bench/report -update rewrites it):\n%s", golden, lineDiff(string(want), string(got)))
+		t.Errorf("README.md differs from %s (go test ./bench/reportgen -update rewrites it):\n%s", golden, lineDiff(string(want), string(got)))
 	}
 }
 
@@ -158,15 +158,15 @@ func TestNoResults(t *testing.T) {
 }
 
 func TestSelectRuns(t *testing.T) {
-	run := func(machine, ts, profile string, complete bool, exps ...string) *results.Run {
-		r := &results.Run{Dir: filepath.Join("results", machine, ts), Files: make(map[string]*results.File),
-			Meta: results.Meta{MachineID: machine, Run: results.RunInfo{Profile: profile, Complete: complete}}}
+	run := func(machine, ts, profile string, complete bool, exps ...string) *record.Run {
+		r := &record.Run{Dir: filepath.Join("results", machine, ts), Files: make(map[string]*record.File),
+			Meta: record.Meta{MachineID: machine, Run: record.RunInfo{Profile: profile, Complete: complete}}}
 		for _, e := range exps {
-			r.Files[e] = &results.File{}
+			r.Files[e] = &record.File{}
 		}
 		return r
 	}
-	got := selectRuns([]*results.Run{
+	got := selectRuns([]*record.Run{
 		run("b", "3", "quick", true, "throughput"),
 		run("a", "1", "full", true, "throughput", "http"),
 		run("a", "2", "quick", true, "throughput", "http"), // newer, but a smoke run

@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 )
 
@@ -16,22 +16,22 @@ const baseline = "serialized"
 // section is the report of one machine: its primary run and, per
 // experiment, the run the experiment's results come from.
 type section struct {
-	run        *results.Run // primary: heads the section
-	byExp      map[string]*results.Run
+	run        *record.Run // primary: heads the section
+	byExp      map[string]*record.Run
 	id         string
 	path       string // the primary run's directory as the reader finds it, slash-separated
 	resultsDir string
 	figures    []figure // rendered plots, in order
 }
 
-func newSection(primary *results.Run, byExp map[string]*results.Run, resultsDir string) *section {
+func newSection(primary *record.Run, byExp map[string]*record.Run, resultsDir string) *section {
 	s := &section{run: primary, byExp: byExp, id: primary.Meta.MachineID, resultsDir: resultsDir}
 	s.path = s.relPath(primary)
 	return s
 }
 
 // relPath is a run's directory as the reader of the report finds it.
-func (s *section) relPath(r *results.Run) string {
+func (s *section) relPath(r *record.Run) string {
 	rel, err := filepath.Rel(filepath.Dir(filepath.Clean(s.resultsDir)), r.Dir)
 	if err != nil {
 		rel = r.Dir
@@ -41,7 +41,7 @@ func (s *section) relPath(r *results.Run) string {
 
 // file returns the results of experiment exp, from the run selected for it,
 // or nil when no run on this machine measured it.
-func (s *section) file(exp string) *results.File {
+func (s *section) file(exp string) *record.File {
 	if r := s.runOf(exp); r != nil {
 		return r.Files[exp]
 	}
@@ -49,12 +49,12 @@ func (s *section) file(exp string) *results.File {
 }
 
 // runOf returns the run experiment exp's results come from, or nil.
-func (s *section) runOf(exp string) *results.Run { return s.byExp[exp] }
+func (s *section) runOf(exp string) *record.Run { return s.byExp[exp] }
 
 // where is the configuration of p without its mode: what identifies a
 // comparison between modes.
-func where(p *results.Point) []results.KV {
-	var kv []results.KV
+func where(p *record.Point) []record.KV {
+	var kv []record.KV
 	for _, c := range p.Config {
 		switch c.Key {
 		case "mode", "goos", "goarch", "cpu", "machine", "commit", "profile", "seed":
@@ -67,8 +67,8 @@ func where(p *results.Point) []results.KV {
 
 // configs returns the distinct mode-less configurations of benchmark name,
 // in the order they were measured.
-func configs(f *results.File, name string) [][]results.KV {
-	var out [][]results.KV
+func configs(f *record.File, name string) [][]record.KV {
+	var out [][]record.KV
 	seen := make(map[string]bool)
 	for i := range f.Points {
 		p := &f.Points[i]
@@ -85,11 +85,11 @@ func configs(f *results.File, name string) [][]results.KV {
 	return out
 }
 
-func withMode(w []results.KV, mode string) []results.KV {
-	return append([]results.KV{{Key: "mode", Value: mode}}, w...)
+func withMode(w []record.KV, mode string) []record.KV {
+	return append([]record.KV{{Key: "mode", Value: mode}}, w...)
 }
 
-func get(w []results.KV, k string) string {
+func get(w []record.KV, k string) string {
 	for _, kv := range w {
 		if kv.Key == k {
 			return kv.Value
@@ -99,13 +99,13 @@ func get(w []results.KV, k string) string {
 }
 
 // stat summarises unit for mode in configuration w.
-func stat(f *results.File, name, unit, mode string, w []results.KV) stats.Summary {
+func stat(f *record.File, name, unit, mode string, w []record.KV) stats.Summary {
 	return stats.Summarize(f.Sample(name, unit, withMode(w, mode)...))
 }
 
 // vsBase compares mode to the baseline in configuration w. ok is false for
 // the baseline itself or when the baseline was not measured.
-func vsBase(f *results.File, name, unit, mode string, w []results.KV) (r stats.Ratio, ok bool) {
+func vsBase(f *record.File, name, unit, mode string, w []record.KV) (r stats.Ratio, ok bool) {
 	if mode == baseline {
 		return r, false
 	}
@@ -133,7 +133,7 @@ func modeLabel(m string) string {
 
 // median is the median of unit for mode in w, NaN when nothing was measured
 // (formatted as "?").
-func median(f *results.File, name, unit, mode string, w []results.KV) float64 {
+func median(f *record.File, name, unit, mode string, w []record.KV) float64 {
 	s := stat(f, name, unit, mode, w)
 	if s.N == 0 {
 		return math.NaN()

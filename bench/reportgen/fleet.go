@@ -1,4 +1,4 @@
-package report
+package reportgen
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 	"gonum.org/v1/plot"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // The fleet experiment: N collector processes feeding one JetStream stream.
@@ -47,7 +47,7 @@ func (s *section) fleetTable() string {
 
 // quarters is the median backlog per collector in each quarter of the
 // window, "q1 / q2 / q3 / q4": the backlog over time in one cell.
-func quarters(f *results.File, w []results.KV) string {
+func quarters(f *record.File, w []record.KV) string {
 	var qs []string
 	for q := 1; q <= 4; q++ {
 		qs = append(qs, count(median(f, fleetName, fmt.Sprintf("backlog-q%d-events", q), "group", w)))
