@@ -1,11 +1,14 @@
-// Package bench is the research harness: experiments made of cells, run
+// Package bench is the research harness's core: an Experiment is cells run
 // with the modes interleaved (A B C A B C ...), a dropped warm-up, counted
 // repetitions, a recorded seed, a fresh database per cell and a correctness
-// check inside every cell; results written in the Go benchmark format.
+// check inside every cell; the Runner writes their results in the Go
+// benchmark format. A Spec is one experiment as the command and the report
+// know it (its name, its plan per Profile, what it adds to the report).
 //
-// The experiments themselves live in storebench (the store in-process) and
-// httpbench (the collector binary under vegeta); results, stats, gate and
-// report turn their output into the published tables and plots.
+// The experiments live in their own packages (storebench, httpbench,
+// torture, fuzzbench, fleet, peer), each exporting its Spec;
+// bench/experiments lists them. record, stats, gate and reportgen turn
+// their output into the published tables, plots and CI gates.
 package bench
 
 import (

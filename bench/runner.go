@@ -22,8 +22,8 @@ type Runner struct {
 	Progress *Progress
 }
 
-// Plan returns how many cell runs the experiments take and their planned cost.
-func Plan(exps []*Experiment, reps, warmup int) (runs int, cost time.Duration) {
+// Budget returns how many cell runs the experiments take and their planned cost.
+func Budget(exps []*Experiment, reps, warmup int) (runs int, cost time.Duration) {
 	for _, e := range exps {
 		n, w := e.Repetitions(reps, warmup)
 		for _, c := range e.Cells {

@@ -116,7 +116,7 @@ func TestRunnerExperimentOwnReps(t *testing.T) {
 	r := newRunner(t)
 	e := fakeExperiment(&order, -1)
 	e.Reps, e.Warmup = 2, 0
-	if runs, _ := Plan([]*Experiment{e}, r.Reps, r.Warmup); runs != 6 {
+	if runs, _ := Budget([]*Experiment{e}, r.Reps, r.Warmup); runs != 6 {
 		t.Errorf("Plan: %d cell runs, want 6 (2 repetitions, no warm-up, 3 cells)", runs)
 	}
 	if err := r.Run(context.Background(), []*Experiment{e}); err != nil {

@@ -102,7 +102,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	}
 	for _, n := range cfg.Collectors {
 		e.Cells = append(e.Cells, bench.Cell{
-			Name: "Fleet",
+			Name: cellName,
 			Config: []record.KV{
 				{Key: "mode", Value: "group"},
 				{Key: "collectors", Value: strconv.Itoa(n)},

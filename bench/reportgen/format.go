@@ -9,8 +9,8 @@ import (
 	"edgecollector/bench/stats"
 )
 
-// count formats a rate or count: thousands separated, a decimal under 100.
-func count(x float64) string {
+// Count formats a rate or count: thousands separated, a decimal under 100.
+func Count(x float64) string {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return "–"
 	}
@@ -33,23 +33,23 @@ func count(x float64) string {
 	return b.String()
 }
 
-// seconds formats a duration given in seconds with 3 significant digits.
-func seconds(x float64) string {
+// Seconds formats a duration given in seconds with 3 significant digits.
+func Seconds(x float64) string {
 	switch {
 	case math.IsNaN(x) || math.IsInf(x, 0):
 		return "–"
 	case x == 0:
 		return "0"
 	case x < 1e-3:
-		return sig(x*1e6) + " µs"
+		return Sig(x*1e6) + " µs"
 	case x < 1:
-		return sig(x*1e3) + " ms"
+		return Sig(x*1e3) + " ms"
 	}
-	return sig(x) + " s"
+	return Sig(x) + " s"
 }
 
-// sig formats x with 3 significant digits, without an exponent.
-func sig(x float64) string {
+// Sig formats x with 3 significant digits, without an exponent.
+func Sig(x float64) string {
 	switch ax := math.Abs(x); {
 	case math.IsNaN(x) || math.IsInf(x, 0):
 		return "–"
@@ -61,30 +61,32 @@ func sig(x float64) string {
 	return strconv.FormatFloat(x, 'f', 2, 64)
 }
 
-func ratio(x float64) string {
+// Times formats a ratio: "1.23×".
+func Times(x float64) string {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return "?"
 	}
 	return strconv.FormatFloat(x, 'f', 2, 64) + "×"
 }
 
-func fraction(x float64) string {
+// Percent formats a fraction as a percentage.
+func Percent(x float64) string {
 	if math.IsNaN(x) {
 		return "–"
 	}
 	return strconv.FormatFloat(100*x, 'f', 1, 64) + "%"
 }
 
-// ci formats a summary's interval with f, or says it has none.
-func ci(s stats.Summary, f func(float64) string) string {
+// Interval formats a summary's 95% interval with f, or says it has none.
+func Interval(s stats.Summary, f func(float64) string) string {
 	if !s.HasCI() {
 		return fmt.Sprintf("n=%d: too few", s.N)
 	}
 	return f(s.Lo) + " – " + f(s.Hi)
 }
 
-// withCI formats "median (lo – hi)".
-func withCI(s stats.Summary, f func(float64) string) string {
+// WithCI formats "median (lo – hi)".
+func WithCI(s stats.Summary, f func(float64) string) string {
 	if s.N == 0 {
 		return "–"
 	}
@@ -94,49 +96,26 @@ func withCI(s stats.Summary, f func(float64) string) string {
 	return f(s.Center) + " (" + f(s.Lo) + " – " + f(s.Hi) + ")"
 }
 
-// pvalue formats a p-value the way benchstat does, to three places.
-func pvalue(p float64) string {
+// PValue formats a p-value the way benchstat does, to three places.
+func PValue(p float64) string {
 	if p < 0.001 {
 		return "<0.001"
 	}
 	return strconv.FormatFloat(p, 'f', 3, 64)
 }
 
-// table is a Markdown table.
-type table struct {
-	head  []string
-	align []byte // 'l' or 'r' per column
-	rows  [][]string
+// MiB formats a byte count in MiB ("–" when it was not measured).
+func MiB(x float64) string {
+	if math.IsNaN(x) || x == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB", x/(1<<20))
 }
 
-func newTable(cols ...string) *table {
-	t := &table{}
-	for _, c := range cols {
-		align := byte('r')
-		if strings.HasPrefix(c, "<") {
-			c, align = c[1:], 'l'
-		}
-		t.head = append(t.head, c)
-		t.align = append(t.align, align)
+// Lost formats a loss count so that a non-zero one cannot be missed.
+func Lost(x float64) string {
+	if x > 0 {
+		return "**" + Count(x) + " (FAILED)**"
 	}
-	return t
-}
-
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
-
-func (t *table) String() string {
-	var b strings.Builder
-	b.WriteString("| " + strings.Join(t.head, " | ") + " |\n|")
-	for _, a := range t.align {
-		if a == 'l' {
-			b.WriteString(" --- |")
-		} else {
-			b.WriteString(" ---: |")
-		}
-	}
-	b.WriteByte('\n')
-	for _, r := range t.rows {
-		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
-	}
-	return b.String()
+	return Count(x)
 }

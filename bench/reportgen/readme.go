@@ -3,14 +3,16 @@ package reportgen
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 )
 
-func readme(sections []*section, nRuns int) []byte {
+// readme writes the report's README: the finding, what was measured and
+// how, the machines, a section per machine, the original's figures beside
+// ours, and how to reproduce it.
+func readme(sections []*Section, parts []Part, nRuns int) []byte {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Write modes of a durable edge buffer, measured\n\n")
@@ -26,31 +28,50 @@ func readme(sections []*section, nRuns int) []byte {
 			break
 		}
 	}
+	primary.writeFinding(&b, parts)
+	primary.writeMethod(&b, parts)
+	writeMachines(&b, sections)
+	for _, s := range sections {
+		s.write(&b, parts)
+	}
+	primary.writeOriginal(&b)
+	b.WriteString(reproduce)
+	return []byte(b.String())
+}
 
+// writeFinding writes the Finding: the question, the answer in short, and
+// the sentences of every part.
+func (s *Section) writeFinding(b *strings.Builder, parts []Part) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("## Finding\n\n")
 	p("The question, from the original: *for a durable edge buffer, which write strategy wins, and by how much?* ")
 	p("Every acknowledged event is committed and fsync'd before its answer in every mode; they differ in how concurrent requests reach the SQLite file. ")
-	p("On `%s` (%s):\n\n", primary.id, primary.machineLine())
-	if sum := primary.summary(); sum != "" {
+	p("On `%s` (%s):\n\n", s.id, s.machineLine())
+	if sum := s.summary(); sum != "" {
 		p("%s\n\n", sum)
 	}
-	for _, f := range primary.findings() {
+	for _, f := range s.findings(parts) {
 		p("- %s\n", f)
 	}
-	if primary.run.Meta.Run.Profile != "full" {
-		p("\n**This is a %s run**: fewer cells, shorter and fewer repetitions. Its numbers are a smoke test of the pipeline, not a publication.\n", primary.run.Meta.Run.Profile)
+	if s.run.Meta.Run.Profile != "full" {
+		p("\n**This is a %s run**: fewer cells, shorter and fewer repetitions. Its numbers are a smoke test of the pipeline, not a publication.\n", s.run.Meta.Run.Profile)
 	}
 	p("\n")
+}
 
+// writeMethod writes what was measured (each part's doc and its run's
+// plan) and how.
+func (s *Section) writeMethod(b *strings.Builder, parts []Part) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("## What was measured\n\n")
-	m := primary.run.Meta
-	for _, e := range experimentDocs {
-		r := primary.runOf(e.exp)
-		if r == nil {
+	m := s.run.Meta
+	for _, part := range parts {
+		r := s.byExp[part.Exp]
+		if r == nil || part.Doc == "" {
 			continue
 		}
-		p("- %s", e.what)
-		if plan, ok := r.Meta.Run.Plan[e.exp]; ok {
+		p("- %s", part.Doc)
+		if plan, ok := r.Meta.Run.Plan[part.Exp]; ok {
 			p(" %s", plan)
 		}
 		p("\n")
@@ -63,8 +84,11 @@ func readme(sections []*section, nRuns int) []byte {
 	p("- **Statistics** (golang.org/x/perf/benchmath, as benchstat): the median of the counted repetitions and its distribution-free 95%% confidence interval. A ratio to `serialized` pairs the repetitions (repetition i of a mode over repetition i of serialized, seconds apart) and reports the median ratio with its 95%% interval; p is the Mann-Whitney U test of the two samples, and p ≤ 0.05 is a significant difference.\n")
 	p("- **A/A control.** `serialized-aa` runs the serialized mode again as if it were another mode, beside the others: its ratio to serialized shows the noise floor of a ratio in this run.\n")
 	p("- **Quiet machine.** The harness refuses to start when more than a quarter of the CPUs are busy before the run, and measures the CPU other processes took during it; a run made anyway is marked busy below.\n\n")
+}
 
-	p("## Machines\n\n")
+// writeMachines writes the table of the machines the sections ran on.
+func writeMachines(b *strings.Builder, sections []*Section) {
+	b.WriteString("## Machines\n\n")
 	t := newTable("<machine", "<CPU", "cores", "memory", "<kernel", "<filesystem", "fsync ceiling", "<Go", "<SQLite", "<commit", "<run", "<busy")
 	for _, s := range sections {
 		mm := s.run.Meta
@@ -80,49 +104,52 @@ func readme(sections []*section, nRuns int) []byte {
 			busy = "**yes**: " + mm.Load.Note
 		}
 		t.add("`"+s.id+"`", mm.Machine.CPU, fmt.Sprint(mm.Machine.Cores), gib(mm.Machine.MemoryBytes), mm.Machine.Kernel,
-			mm.Machine.Filesystem, count(mm.Machine.FsyncPerSec)+"/s", mm.Software.Go, mm.Software.SQLite+" ("+mm.Software.SQLiteDriver+")",
+			mm.Machine.Filesystem, Count(mm.Machine.FsyncPerSec)+"/s", mm.Software.Go, mm.Software.SQLite+" ("+mm.Software.SQLiteDriver+")",
 			commit, "`"+s.path+"` ("+mm.Run.Profile+", "+mm.Run.Started+")", busy)
 	}
-	p("%s\n", t)
-	p("The fsync ceiling is 4 KiB appends each followed by fsync, in a plain Go loop on the database directory: the rate of durable commits one at a time.\n\n")
+	fmt.Fprintf(b, "%s\n", t)
+	b.WriteString("The fsync ceiling is 4 KiB appends each followed by fsync, in a plain Go loop on the database directory: the rate of durable commits one at a time.\n\n")
+}
 
-	for _, s := range sections {
-		s.write(&b)
-	}
+// p16 is the unindexed 16-producer throughput cell, the finding's headline.
+var p16 = []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
 
+// writeOriginal writes the original's SQLRite ratios beside ours.
+func (s *Section) writeOriginal(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("## Compared with the original (SQLRite)\n\n")
 	p("The original measured the same question on SQLRite, a Rust engine we cannot run here, on its own machine: %s. Absolute numbers are not comparable (another engine, machine and OS); ratios between modes are the point.\n\n", originalEnv)
-	t = newTable("<ratio", "SQLRite v0 (original)", "SQLite here: "+primary.id)
-	tf, cf, df := primary.file("throughput"), primary.file("contention"), primary.file("disjoint")
-	p16 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
-	t.add("concurrent / serialized, events/s, 16 producers", ratio(origConcurrent), ratioOf(tf, "Throughput", "events/s", "concurrent", p16))
-	t.add("concurrent indexed / serialized, events/s, 16 producers", ratio(origConcurrentIndexed), crossRatio(tf, "Throughput", "events/s",
-		withMode([]record.KV{{Key: "indexed", Value: "true"}, {Key: "producers", Value: "16"}}, "concurrent"), withMode(p16, baseline)))
+	t := newTable("<ratio", "SQLRite v0 (original)", "SQLite here: "+s.id)
+	tf, cf, df := s.Results("throughput"), s.Results("contention"), s.Results("disjoint")
+	t.add("concurrent / serialized, events/s, 16 producers", Times(origConcurrent), ratioOf(tf, "Throughput", "events/s", "concurrent", p16))
+	t.add("concurrent indexed / serialized, events/s, 16 producers", Times(origConcurrentIndexed), crossRatio(tf, "Throughput", "events/s",
+		WithMode([]record.KV{{Key: "indexed", Value: "true"}, {Key: "producers", Value: "16"}}, "concurrent"), WithMode(p16, Baseline)))
 	t.add("group / serialized, events/s, 16 producers", "not measured", ratioOf(tf, "Throughput", "events/s", "group", p16))
-	t.add("concurrent / serialized, p99 insert latency under checkpoint", ratio(origContentionP99), ratioOf(cf, "Contention", "p99-sec/insert", "concurrent", firstConfig(cf, "Contention")))
-	t.add("group / serialized, p99 insert latency under checkpoint", "not measured", ratioOf(cf, "Contention", "p99-sec/insert", "group", firstConfig(cf, "Contention")))
-	t.add("concurrent / serialized, disjoint updates/s, 8 writers", ratio(origDisjoint), ratioOf(df, "Disjoint", "updates/s", "concurrent", firstConfig(df, "Disjoint")))
+	t.add("concurrent / serialized, p99 insert latency under checkpoint", Times(origContentionP99), ratioOf(cf, "Contention", "p99-sec/insert", "concurrent", cf.FirstConfig("Contention")))
+	t.add("group / serialized, p99 insert latency under checkpoint", "not measured", ratioOf(cf, "Contention", "p99-sec/insert", "group", cf.FirstConfig("Contention")))
+	t.add("concurrent / serialized, disjoint updates/s, 8 writers", Times(origDisjoint), ratioOf(df, "Disjoint", "updates/s", "concurrent", df.FirstConfig("Disjoint")))
 	p("%s\n", t)
 	p("The original's published tables, verbatim (its machine, its engine):\n\n%s\n", originalTables)
-
-	p("## Reproduce\n\n")
-	p("```sh\n")
-	p("make reproduce          # full run + report: every experiment, 10 counted repetitions (about 27 minutes on an idle 2-core machine)\n")
-	p("make reproduce QUICK=1  # smoke run of the same pipeline, a few minutes\n")
-	p("make reproduce SKIP=peer # leave experiments out when time is short\n")
-	p("make report             # regenerate reports/ from results/ only\n")
-	p("make gate               # quick interleaved run; checks the mode ratios against bench/gates.txt\n")
-	p("```\n\n")
-	p("A run writes `results/<machine>/<timestamp>/`: one Go benchmark format file per experiment and `machine.json`. benchstat reads the files directly, for example `go run golang.org/x/perf/cmd/benchstat@latest -col mode -row producers results/<machine>/<timestamp>/throughput.txt`. The report shows, for each machine and each experiment, the newest complete full run that measured it (or, lacking one, the newest run that did): an experiment rerun alone (`bench run <experiment>`) replaces only its own tables.\n")
-	return []byte(b.String())
 }
 
-func (s *section) machineLine() string {
+const reproduce = "## Reproduce\n\n" +
+	"```sh\n" +
+	"make reproduce          # full run + report: every experiment, 10 counted repetitions (about 27 minutes on an idle 2-core machine)\n" +
+	"make reproduce QUICK=1  # smoke run of the same pipeline, a few minutes\n" +
+	"make reproduce SKIP=peer # leave experiments out when time is short\n" +
+	"make report             # regenerate reports/ from results/ only\n" +
+	"make gate               # quick interleaved run; checks the mode ratios against bench/gates.txt\n" +
+	"```\n\n" +
+	"A run writes `results/<machine>/<timestamp>/`: one Go benchmark format file per experiment and `machine.json`. benchstat reads the files directly, for example `go run golang.org/x/perf/cmd/benchstat@latest -col mode -row producers results/<machine>/<timestamp>/throughput.txt`. The report shows, for each machine and each experiment, the newest complete full run that measured it (or, lacking one, the newest run that did): an experiment rerun alone (`bench run <experiment>`) replaces only its own tables.\n"
+
+func (s *Section) machineLine() string {
 	m := s.run.Meta.Machine
-	return fmt.Sprintf("%s, %d cores, %s, fsync ceiling %s/s", m.CPU, m.Cores, m.Filesystem, count(m.FsyncPerSec))
+	return fmt.Sprintf("%s, %d cores, %s, fsync ceiling %s/s", m.CPU, m.Cores, m.Filesystem, Count(m.FsyncPerSec))
 }
 
-func (s *section) write(b *strings.Builder) {
+// write writes the section of one machine: its run, then every part's
+// tables with their figures.
+func (s *Section) write(b *strings.Builder, parts []Part) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	m := s.run.Meta
 	p("## Results: `%s`\n\n", s.id)
@@ -133,7 +160,7 @@ func (s *section) write(b *strings.Builder) {
 	if m.Load.Busy {
 		p(" **Measured on a busy machine**: %s.", m.Load.Note)
 	}
-	p(" Other processes used %s of the CPUs during the run.\n\n", fraction(m.Load.ForeignCPU))
+	p(" Other processes used %s of the CPUs during the run.\n\n", Percent(m.Load.ForeignCPU))
 	if len(m.Failures) > 0 {
 		p("**Correctness checks failed (%d):**\n\n", len(m.Failures))
 		for _, f := range m.Failures {
@@ -143,22 +170,24 @@ func (s *section) write(b *strings.Builder) {
 	}
 	noted := map[*record.Run]bool{s.run: true}
 	for _, part := range parts {
-		table := part.table(s)
-		if table == "" {
-			continue
-		}
-		p("### %s\n\n", part.title)
-		if r := s.runOf(part.exp); r != nil && !noted[r] {
-			noted[r] = true
-			p("%s\n\n", s.runNote(r))
-		}
-		if part.intro != "" {
-			p("%s\n\n", part.intro)
-		}
-		p("%s\n", table)
-		for _, f := range s.figures {
-			if f.name == part.fig {
-				p("![%s](%s/%s.png)\n\n*%s.* [SVG](%s/%s.svg)\n\n", f.caption, s.id, f.name, f.caption, s.id, f.name)
+		for _, t := range part.Tables {
+			table := t.render(s.Results(part.Exp))
+			if table == "" {
+				continue
+			}
+			p("### %s\n\n", t.Title)
+			if r := s.byExp[part.Exp]; r != nil && !noted[r] {
+				noted[r] = true
+				p("%s\n\n", s.runNote(r))
+			}
+			if t.Intro != "" {
+				p("%s\n\n", t.Intro)
+			}
+			p("%s\n", table)
+			for _, f := range s.figures {
+				if f.name == t.Figure {
+					p("![%s](%s/%s.png)\n\n*%s.* [SVG](%s/%s.svg)\n\n", f.caption, s.id, f.name, f.caption, s.id, f.name)
+				}
 			}
 		}
 	}
@@ -166,7 +195,7 @@ func (s *section) write(b *strings.Builder) {
 
 // runNote introduces results that come from another run than the
 // section's primary one: an experiment rerun alone.
-func (s *section) runNote(r *record.Run) string {
+func (s *Section) runNote(r *record.Run) string {
 	m := r.Meta
 	var b strings.Builder
 	fmt.Fprintf(&b, "*From run `%s`: profile %s, %s, %s.", s.relPath(r), m.Run.Profile, m.Run.Started, durationOf(m.Run.Seconds))
@@ -176,7 +205,7 @@ func (s *section) runNote(r *record.Run) string {
 	if m.Load.Busy {
 		fmt.Fprintf(&b, " **Measured on a busy machine**: %s.", m.Load.Note)
 	}
-	fmt.Fprintf(&b, " Other processes used %s of the CPUs during it.", fraction(m.Load.ForeignCPU))
+	fmt.Fprintf(&b, " Other processes used %s of the CPUs during it.", Percent(m.Load.ForeignCPU))
 	for _, f := range m.Failures {
 		fmt.Fprintf(&b, " **Correctness check failed:** %s.", f)
 	}
@@ -185,140 +214,42 @@ func (s *section) runNote(r *record.Run) string {
 }
 
 // summary is the finding in two sentences, from the 16-producer cells.
-func (s *section) summary() string {
-	tf := s.file("throughput")
+func (s *Section) summary() string {
+	tf := s.Results("throughput")
 	if tf == nil {
 		return ""
 	}
-	p16 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
-	g, gok := vsBase(tf, "Throughput", "events/s", "group", p16)
-	c, cok := vsBase(tf, "Throughput", "events/s", "concurrent", p16)
+	g, gok := tf.VsBase("Throughput", "events/s", "group", p16)
+	c, cok := tf.VsBase("Throughput", "events/s", "concurrent", p16)
 	if !gok || !cok || g.N == 0 || c.N == 0 {
 		return ""
 	}
-	var b strings.Builder
-	switch side(g) {
-	case 1:
-		fmt.Fprintf(&b, "**In short: group commit wins,** with %s the durable throughput of a single serialized writer at 16 producers, because one fsync covers a whole group of requests.", ratio(g.Center))
-	case -1:
-		fmt.Fprintf(&b, "**In short: group commit lost** to a single serialized writer here (%s at 16 producers).", ratio(g.Center))
-	default:
-		fmt.Fprintf(&b, "**In short: group commit could not be told apart** from a single serialized writer in this run (%s at 16 producers).", ratio(g.Center))
-	}
-	switch side(c) {
-	case 1:
-		fmt.Fprintf(&b, " Concurrent transactions were faster than one mutex (%s), unlike on SQLRite (0.91×).", ratio(c.Center))
-	case -1:
-		fmt.Fprintf(&b, " Concurrent transactions were slower than one mutex (%s), as they were on SQLRite (0.91×).", ratio(c.Center))
-	default:
-		fmt.Fprintf(&b, " Concurrent transactions bought nothing over one mutex (%s), much as on SQLRite (0.91×).", ratio(c.Center))
-	}
-	return b.String()
+	return fmt.Sprintf(inShort[Side(g)], Times(g.Center)) + fmt.Sprintf(concurrentInShort[Side(c)], Times(c.Center))
 }
 
-// findings are the section's results in plain sentences.
-func (s *section) findings() []string {
+// inShort and concurrentInShort are the finding in short, by the side of 1
+// on which the ratio's interval lies (Side).
+var (
+	inShort = map[int]string{
+		1:  "**In short: group commit wins,** with %s the durable throughput of a single serialized writer at 16 producers, because one fsync covers a whole group of requests.",
+		-1: "**In short: group commit lost** to a single serialized writer here (%s at 16 producers).",
+		0:  "**In short: group commit could not be told apart** from a single serialized writer in this run (%s at 16 producers).",
+	}
+	concurrentInShort = map[int]string{
+		1:  " Concurrent transactions were faster than one mutex (%s), unlike on SQLRite (0.91×).",
+		-1: " Concurrent transactions were slower than one mutex (%s), as they were on SQLRite (0.91×).",
+		0:  " Concurrent transactions bought nothing over one mutex (%s), much as on SQLRite (0.91×).",
+	}
+)
+
+// findings are the section's results in plain sentences: every part's,
+// in order, then whether any correctness check failed.
+func (s *Section) findings(parts []Part) []string {
 	var out []string
-	tf := s.file("throughput")
-	p16 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "16"}}
-	if tf != nil {
-		ser := stat(tf, "Throughput", "events/s", baseline, p16)
-		grp := stat(tf, "Throughput", "events/s", "group", p16)
-		con := stat(tf, "Throughput", "events/s", "concurrent", p16)
-		if ser.N > 0 && grp.N > 0 {
-			r, _ := vsBase(tf, "Throughput", "events/s", "group", p16)
-			head := map[int]string{1: "Group commit wins.", 0: "Group commit is not distinguishable from serialized here.", -1: "Group commit lost here."}[side(r)]
-			out = append(out, fmt.Sprintf("**%s** With 16 producers it sustained %s durable events/s against %s for one serialized writer: %s (95%% CI %s), at about %s events per commit.",
-				head, count(grp.Center), count(ser.Center), ratio(r.Center), ci(r.Summary, ratio),
-				sig(median(tf, "Throughput", "events/commit", "group", p16))))
+	for _, part := range parts {
+		if part.Findings != nil {
+			out = append(out, part.Findings(s)...)
 		}
-		if ser.N > 0 && con.N > 0 {
-			r, _ := vsBase(tf, "Throughput", "events/s", "concurrent", p16)
-			head := map[int]string{1: "Concurrent transactions are faster.", 0: "Concurrent transactions are no faster.", -1: "Concurrent transactions are slower."}[side(r)]
-			why := ""
-			if side(r) <= 0 {
-				why = " SQLite admits one writer at a time, so a pool of connections adds lock waits and retries, not parallelism."
-			}
-			out = append(out, fmt.Sprintf("**%s** They reached %s of serialized's events/s at 16 producers (95%% CI %s; %s); the original measured 0.91× on SQLRite.%s",
-				head, ratio(r.Center), ci(r.Summary, ratio), verdict(r, "faster", "slower"), why))
-		}
-		if fs := s.run.Meta.Machine.FsyncPerSec; fs > 0 && ser.N > 0 && grp.N > 0 {
-			out = append(out, fmt.Sprintf("**Why.** This disk's fsync ceiling is %s/s. A mode that commits each event alone is held near it (serialized: %s events/s, %s of it); group commit covers many events with one fsync and reached %s of it.",
-				count(fs), count(ser.Center), ratio(ser.Center/fs), ratio(grp.Center/fs)))
-		}
-		p64 := []record.KV{{Key: "indexed", Value: "false"}, {Key: "producers", Value: "64"}}
-		if j := stat(tf, "Throughput", "jain-fairness", "concurrent", p64); j.N > 0 {
-			js := stat(tf, "Throughput", "jain-fairness", baseline, p64)
-			jg := stat(tf, "Throughput", "jain-fairness", "group", p64)
-			why := ""
-			if js.N > 0 && j.Center < js.Center {
-				why = ": concurrent writers wait in SQLite's busy handler, which serves them in no order, so some starve while others commit"
-			}
-			out = append(out, fmt.Sprintf("**Fairness.** At 64 producers, Jain's index was %s for concurrent, %s for serialized and %s for group (1 is perfectly fair)%s.",
-				sig(j.Center), sig(js.Center), sig(jg.Center), why))
-		}
-		if aa := stat(tf, "Throughput", "events/s", baseline+"-aa", p16); aa.N > 0 {
-			r, _ := vsBase(tf, "Throughput", "events/s", baseline+"-aa", p16)
-			out = append(out, fmt.Sprintf("**Noise floor.** The A/A control (serialized against itself) came out at %s (95%% CI %s, p=%s): ratio differences inside that band are noise.",
-				ratio(r.Center), ci(r.Summary, ratio), pvalue(r.P)))
-		}
-	}
-	if hf := s.file("http"); hf != nil {
-		w := firstConfig(hf, "HTTPMax")
-		ser, grp := stat(hf, "HTTPMax", "req/s", baseline, w), stat(hf, "HTTPMax", "req/s", "group", w)
-		if ser.N > 0 && grp.N > 0 {
-			r, _ := vsBase(hf, "HTTPMax", "req/s", "group", w)
-			note := ""
-			if tf != nil {
-				if in, ok := vsBase(tf, "Throughput", "events/s", "group", p16); ok && in.N > 0 && r.Center < in.Center {
-					note = fmt.Sprintf("; narrower than in-process (%s), since the HTTP stack and the load generator take their share of the same cores", ratio(in.Center))
-				}
-			}
-			out = append(out, fmt.Sprintf("**Over HTTP**, with the real binary and %s connections sending single events, group served %s requests/s against serialized's %s (%s, 95%% CI %s)%s.",
-				get(w, "conns"), count(grp.Center), count(ser.Center), ratio(r.Center), ci(r.Summary, ratio), note))
-		}
-		if wb := []record.KV{{Key: "batch", Value: "100"}, {Key: "conns", Value: get(w, "conns")}}; len(hf.Sample("HTTPMax", "events/s", withMode(wb, "group")...)) > 0 {
-			in, out2 := median(hf, "HTTPMax", "events/s", "group", wb), median(hf, "HTTPMax", "drained-events/s", "group", wb)
-			verb := "kept up with"
-			if out2 < 0.9*in {
-				verb = "fell behind"
-			}
-			out = append(out, fmt.Sprintf("**Drain.** With 100-event requests, group ingested %s events/s while the uploader (its default batches of 1,000, to a local webhook) drained %s/s: the drain %s ingest; a backlog that keeps growing ends in 503 backpressure at -max-backlog.",
-				count(in), count(out2), verb))
-		}
-		var knees []string
-		for _, m := range hf.Distinct("HTTPSweep", "mode") {
-			knees = append(knees, fmt.Sprintf("%s %s", m, knee(hf, m)))
-		}
-		if len(knees) > 0 {
-			out = append(out, "**Saturation.** The highest offered rate served in full (99% of requests with a 200, p99 under 100 ms): "+strings.Join(knees, ", ")+".")
-		}
-	}
-	if cf := s.file("contention"); cf != nil {
-		w := firstConfig(cf, "Contention")
-		var parts []string
-		for _, m := range cf.Distinct("Contention", "mode") {
-			parts = append(parts, fmt.Sprintf("%s %s", m, seconds(median(cf, "Contention", "p99-sec/insert", m, w))))
-		}
-		if len(parts) > 0 {
-			out = append(out, fmt.Sprintf("**Under a looping checkpoint** (%s-row transactions), p99 insert latency was %s; the original saw concurrent's tail 2× worse than serialized's.",
-				get(w, "checkpoint-rows"), strings.Join(parts, ", ")))
-		}
-	}
-	if df := s.file("disjoint"); df != nil {
-		w := firstConfig(df, "Disjoint")
-		if r, ok := vsBase(df, "Disjoint", "updates/s", "concurrent", w); ok {
-			out = append(out, fmt.Sprintf("**Disjoint rows** (%s writers, %s-update transactions), the textbook case for concurrent writers: concurrent did %s of serialized's updates/s (95%% CI %s; %s), with %s busy conflicts per cell.",
-				get(w, "writers"), get(w, "tx-updates"), ratio(r.Center), ci(r.Summary, ratio), verdict(r, "faster", "slower"),
-				count(median(df, "Disjoint", "conflicts", "concurrent", w))))
-		}
-		if r, ok := vsBase(df, "Disjoint", "updates/s", "group", w); ok && slices.Contains(df.Distinct("Disjoint", "mode"), "group") {
-			out = append(out, fmt.Sprintf("Group commit, which shares one commit among the transactions queued, did %s of serialized's updates/s there (95%% CI %s; %s).",
-				ratio(r.Center), ci(r.Summary, ratio), verdict(r, "faster", "slower")))
-		}
-	}
-	for _, f := range findingFuncs {
-		out = append(out, f(s)...)
 	}
 	if n := s.failures(); n > 0 {
 		out = append(out, fmt.Sprintf("**%d correctness check(s) failed** in the runs shown; see below.", n))
@@ -329,7 +260,7 @@ func (s *section) findings() []string {
 }
 
 // failures counts the failed correctness checks of every run the section shows.
-func (s *section) failures() int {
+func (s *Section) failures() int {
 	n := 0
 	seen := make(map[*record.Run]bool)
 	for _, r := range s.byExp {
@@ -341,80 +272,28 @@ func (s *section) failures() int {
 	return n
 }
 
-// side is +1 when a ratio's interval lies above 1, -1 below, 0 otherwise.
-func side(r stats.Ratio) int {
-	switch {
-	case r.HasCI() && r.Lo > 1:
-		return 1
-	case r.HasCI() && r.Hi < 1:
-		return -1
-	}
-	return 0
-}
-
-// verdict says whether a ratio's interval lies above 1, below it, or
-// straddles it.
-func verdict(r stats.Ratio, above, below string) string {
-	switch {
-	case !r.HasCI():
-		return "too few repetitions to say"
-	case r.Lo > 1:
-		return "significantly " + above
-	case r.Hi < 1:
-		return "significantly " + below
-	}
-	return "not distinguishable from 1 at this run's noise"
-}
-
-// knee is the highest offered rate mode served in full, or a note.
-func knee(f *record.File, mode string) string {
-	best := ""
-	for _, r := range f.Distinct("HTTPSweep", "rate") {
-		w := []record.KV{{Key: "batch", Value: "1"}, {Key: "rate", Value: r}}
-		served := median(f, "HTTPSweep", "success-ratio", mode, w)
-		p99 := median(f, "HTTPSweep", "p99-sec/req", mode, w)
-		if served >= 0.99 && p99 < 0.1 {
-			best = r
-		}
-	}
-	if best == "" {
-		return "none of the offered rates"
-	}
-	return count(atof(best)) + " req/s"
-}
-
-func firstConfig(f *record.File, name string) []record.KV {
-	if f == nil {
-		return nil
-	}
-	if cs := configs(f, name); len(cs) > 0 {
-		return cs[0]
-	}
-	return nil
-}
-
 // ratioOf formats mode's ratio to the baseline in configuration w.
-func ratioOf(f *record.File, name, unit, mode string, w []record.KV) string {
+func ratioOf(f *Results, bench, unit, mode string, w []record.KV) string {
 	if f == nil {
 		return "not in this run"
 	}
-	r, ok := vsBase(f, name, unit, mode, w)
+	r, ok := f.VsBase(bench, unit, mode, w)
 	if !ok || r.N == 0 {
 		return "not in this run"
 	}
-	return withCI(r.Summary, ratio)
+	return WithCI(r.Summary, Times)
 }
 
 // crossRatio is the paired ratio of two arbitrary cells.
-func crossRatio(f *record.File, name, unit string, num, den []record.KV) string {
+func crossRatio(f *Results, bench, unit string, num, den []record.KV) string {
 	if f == nil {
 		return "not in this run"
 	}
-	a, b := f.Sample(name, unit, num...), f.Sample(name, unit, den...)
+	a, b := f.Sample(bench, unit, num...), f.Sample(bench, unit, den...)
 	if len(a) == 0 || len(b) == 0 {
 		return "not in this run"
 	}
-	return withCI(stats.Compare(a, b).Summary, ratio)
+	return WithCI(stats.Compare(a, b).Summary, Times)
 }
 
 func gib(b uint64) string {

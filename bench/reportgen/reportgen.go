@@ -21,8 +21,9 @@ import (
 )
 
 // Generate reads every run under resultsDir and writes the report to outDir,
-// replacing what a previous Generate wrote there.
-func Generate(resultsDir, outDir string) error {
+// replacing what a previous Generate wrote there. parts are what each
+// experiment adds to it, in the order the report shows them.
+func Generate(resultsDir, outDir string, parts []Part) error {
 	if err := checkOwned(outDir); err != nil {
 		return err // before the slow part
 	}
@@ -39,15 +40,15 @@ func Generate(resultsDir, outDir string) error {
 		runs = append(runs, r)
 	}
 	files := make(map[string][]byte) // path relative to outDir -> content
-	var sections []*section
+	var sections []*Section
 	for _, m := range selectRuns(runs) {
 		s := newSection(m.primary, m.byExp, resultsDir)
-		if err := s.plots(files); err != nil {
+		if err := s.plots(parts, files); err != nil {
 			return fmt.Errorf("plots for %s: %w", m.primary.Dir, err)
 		}
 		sections = append(sections, s)
 	}
-	files["README.md"] = readme(sections, len(runs))
+	files["README.md"] = readme(sections, parts, len(runs))
 	return replaceDir(outDir, files)
 }
 

@@ -9,9 +9,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"time"
-
 	"strings"
+	"time"
 
 	"edgecollector/bench"
 	"edgecollector/bench/gate"
@@ -82,7 +81,7 @@ Flags:
 		return err
 	}
 	plan := []*bench.Experiment{exp.Experiment()}
-	runs, cost := bench.Plan(plan, *reps, 1)
+	runs, cost := bench.Budget(plan, *reps, 1)
 	fmt.Fprintf(stderr, "bench: gate run: %d cell runs (%d counted repetitions + 1 warm-up), planned %s\n", runs, *reps, cost.Round(time.Second))
 	r := &bench.Runner{
 		Dir: dir, Meta: s.meta, Header: header(s.meta, *seed),
@@ -124,7 +123,7 @@ Flags:
 // they compare (the A/A control among them) at the producer counts and
 // index choices they name. Other experiments are not gated.
 func gateExperiment(gates []gate.Gate) (storebench.Throughput, error) {
-	p := profiles()["quick"].throughput
+	p := storebench.ThroughputFor(bench.Quick)
 	p.Modes, p.Control, p.Producers, p.Indexed = nil, "", nil, nil
 	for _, g := range gates {
 		if g.Experiment != "throughput" || g.Benchmark != "Throughput" {

@@ -17,15 +17,13 @@ import (
 type sessionFlags struct {
 	dbDir     string
 	collector string
-	peer      string
 	allowBusy bool
 	maxBusy   float64
 }
 
 func (f *sessionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dbDir, "dbdir", os.TempDir(), "`directory` for the cells' databases (a disk-backed filesystem: fsync is what is measured)")
-	fs.StringVar(&f.collector, "collector", "", "collector `binary` for the http experiment (default: build it with CGO_ENABLED=0)")
-	fs.StringVar(&f.peer, "peer", "bin/otelcol-peer", "OpenTelemetry Collector `binary` for the peer experiment (make peer builds it)")
+	fs.StringVar(&f.collector, "collector", "", "collector `binary` for the experiments that run it (default: build it with CGO_ENABLED=0)")
 	fs.BoolVar(&f.allowBusy, "allow-busy", false, "run on a busy machine anyway, and mark the results so")
 	fs.Float64Var(&f.maxBusy, "max-busy", 0.25, "refuse to start when more than this `fraction` of all CPUs is busy before the run")
 }
@@ -35,13 +33,12 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 type session struct {
 	meta    *record.Meta
 	scratch string
-	peer    string // the peer binary (sessionFlags.peer)
 	meter   *sysinfo.Meter
 	stderr  io.Writer
 }
 
 // openSession checks the machine can be measured on, describes it, and
-// builds the collector when the http experiment needs it.
+// builds the collector when an experiment needs it.
 func openSession(ctx context.Context, f sessionFlags, profile string, needCollector bool, stderr io.Writer) (*session, error) {
 	if f.maxBusy <= 0 || f.maxBusy > 1 {
 		return nil, usageError{fmt.Errorf("-max-busy: want a fraction in (0, 1], not %v", f.maxBusy)}
@@ -53,7 +50,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	if err != nil {
 		return nil, fmt.Errorf("-dbdir: %w", err)
 	}
-	s := &session{scratch: scratch, peer: f.peer, stderr: stderr}
+	s := &session{scratch: scratch, stderr: stderr}
 	ok := false
 	defer func() {
 		if !ok {
@@ -107,7 +104,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	return s, nil
 }
 
-// collectorBinary is the binary the collectorExperiments run.
+// collectorBinary is the binary the experiments that run the collector run.
 func (s *session) collectorBinary() string { return s.meta.Software.CollectorPath }
 
 // finish records how busy the machine was during the run.

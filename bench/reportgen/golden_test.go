@@ -1,4 +1,4 @@
-package reportgen
+package reportgen_test
 
 import (
 	"bytes"
@@ -6,13 +6,13 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
-	"edgecollector/bench/record"
+	"edgecollector/bench/experiments"
+	"edgecollector/bench/reportgen"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/README.md.golden from the fixture")
@@ -28,7 +28,7 @@ var generated = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "reports")
-	return out, Generate(fixture, out)
+	return out, reportgen.Generate(fixture, out, experiments.Parts())
 })
 
 func generatedDir(t *testing.T) string {
@@ -76,7 +76,7 @@ func TestGolden(t *testing.T) {
 func TestPlots(t *testing.T) {
 	out := generatedDir(t)
 	pngs, _ := filepath.Glob(filepath.Join(out, "*", "*.png"))
-	if got, want := len(pngs), len(figureSpecs); got != want { // the fixture has results for every figure
+	if got, want := len(pngs), figures(); got != want { // the fixture has results for every figure
 		t.Fatalf("%d PNG plots, want %d: %v", got, want, pngs)
 	}
 	for _, p := range pngs {
@@ -103,7 +103,7 @@ func TestPlots(t *testing.T) {
 // Running it twice leaves no diff: that is what CI checks on reports/.
 func TestDeterministic(t *testing.T) {
 	a, b := generatedDir(t), filepath.Join(t.TempDir(), "b")
-	if err := Generate(fixture, b); err != nil {
+	if err := reportgen.Generate(fixture, b, experiments.Parts()); err != nil {
 		t.Fatal(err)
 	}
 	filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
@@ -123,7 +123,7 @@ func TestDeterministic(t *testing.T) {
 func TestReplaceRefusesForeignFiles(t *testing.T) {
 	out := t.TempDir()
 	os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644)
-	if err := Generate(fixture, out); err == nil || !strings.Contains(err.Error(), "refusing") {
+	if err := reportgen.Generate(fixture, out, experiments.Parts()); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("Generate over a foreign file = %v, want a refusal", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "notes.txt")); err != nil {
@@ -131,24 +131,9 @@ func TestReplaceRefusesForeignFiles(t *testing.T) {
 	}
 }
 
-func TestReplaceRemovesStale(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "reports")
-	os.MkdirAll(filepath.Join(out, "gone-machine"), 0o755)
-	os.WriteFile(filepath.Join(out, "gone-machine", "throughput.png"), []byte("old"), 0o644)
-	if err := replaceDir(out, map[string][]byte{"README.md": []byte("new"), "m/x.svg": []byte("<svg/>")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(out, "gone-machine")); !os.IsNotExist(err) {
-		t.Errorf("stale plots of a machine no longer in results/ survived: %v", err)
-	}
-	if got, _ := os.ReadFile(filepath.Join(out, "m", "x.svg")); string(got) != "<svg/>" {
-		t.Errorf("new file = %q", got)
-	}
-}
-
 func TestNoResults(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "reports")
-	if err := Generate(t.TempDir(), out); err != nil {
+	if err := reportgen.Generate(t.TempDir(), out, experiments.Parts()); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(out, "README.md"))
@@ -157,44 +142,13 @@ func TestNoResults(t *testing.T) {
 	}
 }
 
-func TestSelectRuns(t *testing.T) {
-	run := func(machine, ts, profile string, complete bool, exps ...string) *record.Run {
-		r := &record.Run{Dir: filepath.Join("results", machine, ts), Files: make(map[string]*record.File),
-			Meta: record.Meta{MachineID: machine, Run: record.RunInfo{Profile: profile, Complete: complete}}}
-		for _, e := range exps {
-			r.Files[e] = &record.File{}
-		}
-		return r
+// figures counts the experiments' figures.
+func figures() int {
+	n := 0
+	for _, p := range experiments.Parts() {
+		n += len(p.Figures)
 	}
-	got := selectRuns([]*record.Run{
-		run("b", "3", "quick", true, "throughput"),
-		run("a", "1", "full", true, "throughput", "http"),
-		run("a", "2", "quick", true, "throughput", "http"), // newer, but a smoke run
-		run("a", "3", "full", false, "throughput"),         // newer, but incomplete
-		run("a", "4", "full", true, "torture"),             // an experiment rerun alone
-		run("a", "5", "quick", true, "soak"),               // the only run of soak: shown, labelled
-		run("b", "1", "quick", true, "throughput"),         // b has no full run: its newest of any kind
-	})
-	var picks []string
-	for _, m := range got {
-		line := filepath.ToSlash(m.primary.Dir)
-		var exps []string
-		for e := range m.byExp {
-			exps = append(exps, e)
-		}
-		slices.Sort(exps)
-		for _, e := range exps {
-			line += " " + e + "=" + filepath.Base(m.byExp[e].Dir)
-		}
-		picks = append(picks, line)
-	}
-	want := []string{
-		"results/a/1 http=1 soak=5 throughput=1 torture=4",
-		"results/b/3 throughput=3",
-	}
-	if got := strings.Join(picks, "\n"); got != strings.Join(want, "\n") {
-		t.Errorf("selected\n%s\nwant\n%s", got, strings.Join(want, "\n"))
-	}
+	return n
 }
 
 // lineDiff shows the first lines where want and got differ.
