@@ -262,95 +262,109 @@ func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, t
 		tgt.Body = bodies[i%uint64(len(bodies))]
 		return nil
 	}
-	// Our own transport, so that its idle connections can be closed after
-	// the attack: a connection the transport dialled but never used would
-	// otherwise hold the collector's graceful shutdown for 5 s (net/http
-	// counts a new connection as active until then).
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: vegeta.DefaultConnections,
-	}
+	atk, pacer, tr := c.attacker(rate)
 	defer tr.CloseIdleConnections()
-	opts := []func(*vegeta.Attacker){
-		vegeta.Client(&http.Client{Transport: tr}),
-		vegeta.Timeout(c.Timeout),
-		vegeta.KeepAlive(true),
-		vegeta.Redirects(vegeta.NoFollow),
-	}
-	var pacer vegeta.Pacer
-	if rate == 0 { // closed loop: Conns workers, each waits for its answer
-		pacer = vegeta.ConstantPacer{}
-		opts = append(opts, vegeta.Workers(uint64(c.Conns)), vegeta.MaxWorkers(uint64(c.Conns)),
-			vegeta.Connections(c.Conns), vegeta.MaxConnections(c.Conns))
-	} else { // open loop: requests leave on schedule, whatever is in flight
-		pacer = vegeta.ConstantPacer{Freq: rate, Per: time.Second}
-		opts = append(opts, vegeta.Workers(uint64(min(rate, 64))), vegeta.MaxWorkers(uint64(c.MaxWorkers)),
-			vegeta.Connections(c.MaxWorkers))
-	}
-	atk := vegeta.NewAttacker(opts...)
 	total := c.Warm + c.Dur
 	var t tally
 	began := time.Now()
-	winStart := began.Add(c.Warm)
-	winEnd := began.Add(total)
-	var period time.Duration
+	w := window{began: began, from: began.Add(c.Warm), to: began.Add(total)}
 	if rate > 0 {
-		period = time.Second / time.Duration(rate)
+		w.period = time.Second / time.Duration(rate)
 		t.offeredWin = int(int64(c.Dur) * int64(rate) / int64(time.Second))
 	}
 	for res := range atk.Attack(vegeta.Targeter(targeter), pacer, total, "bench") {
-		t.sent++
-		in := func(at time.Time) bool { return !at.Before(winStart) && at.Before(winEnd) }
-		// A request is due when it was sent (closed loop) or scheduled (open
-		// loop). Open loop, its latency counts from when it was due, so the
-		// time it waited for a free worker when the server fell behind is
-		// not hidden (coordinated omission).
-		due, lat := res.Timestamp, res.Latency
-		if period > 0 {
-			due = began.Add(time.Duration(res.Seq) * period)
-			lat = res.End().Sub(due)
-		}
-		if in(res.Timestamp) {
-			t.sentWin++
-		}
-		if in(due) {
-			t.dueWin++
-		}
-		switch res.Code {
-		case http.StatusOK:
-			var body struct{ Accepted int }
-			if err := json.Unmarshal(res.Body, &body); err != nil {
-				t.errors++
-				t.firstErr = "200 with an unreadable body: " + err.Error()
-				continue
-			}
-			t.ok++
-			t.acked += int64(body.Accepted)
-			if in(res.End()) {
-				t.okWin++
-				t.eventsWin += int64(body.Accepted)
-			}
-			if in(due) {
-				t.okDue++
-				t.lat = append(t.lat, int64(lat))
-			}
-		case http.StatusServiceUnavailable:
-			t.backpressure++
-			if in(due) {
-				t.busyDue++
-			}
-		default:
-			t.errors++
-			if t.firstErr == "" {
-				t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
-			}
-		}
+		t.add(res, w)
 	}
 	if t.offeredWin == 0 { // closed loop: what was asked is what was sent
 		t.offeredWin = t.dueWin
 	}
 	slices.Sort(t.lat)
 	return t, c.Dur
+}
+
+// attacker is vegeta shaped for a cell: closed loop (rate 0), Conns workers
+// each waiting for its answer; open loop, requests leaving on schedule
+// whatever is in flight, at most MaxWorkers. It runs on its own transport,
+// so that its idle connections can be closed after the attack: a connection
+// the transport dialled but never used would otherwise hold the collector's
+// graceful shutdown for 5 s (net/http counts a new connection as active
+// until then).
+func (c *experiment) attacker(rate int) (*vegeta.Attacker, vegeta.Pacer, *http.Transport) {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+	}
+	opts := []func(*vegeta.Attacker){
+		vegeta.Client(&http.Client{Transport: tr}),
+		vegeta.Timeout(c.Timeout),
+		vegeta.KeepAlive(true),
+		vegeta.Redirects(vegeta.NoFollow),
+	}
+	if rate == 0 {
+		opts = append(opts, vegeta.Workers(uint64(c.Conns)), vegeta.MaxWorkers(uint64(c.Conns)),
+			vegeta.Connections(c.Conns), vegeta.MaxConnections(c.Conns))
+		return vegeta.NewAttacker(opts...), vegeta.ConstantPacer{}, tr
+	}
+	opts = append(opts, vegeta.Workers(uint64(min(rate, 64))), vegeta.MaxWorkers(uint64(c.MaxWorkers)),
+		vegeta.Connections(c.MaxWorkers))
+	return vegeta.NewAttacker(opts...), vegeta.ConstantPacer{Freq: rate, Per: time.Second}, tr
+}
+
+// window is an attack's measured window, and its schedule when open loop.
+type window struct {
+	began, from, to time.Time
+	period          time.Duration // open loop: between two requests' due times; 0 closed loop
+}
+
+func (w window) in(at time.Time) bool { return !at.Before(w.from) && at.Before(w.to) }
+
+// add counts one response.
+func (t *tally) add(res *vegeta.Result, w window) {
+	t.sent++
+	// A request is due when it was sent (closed loop) or scheduled (open
+	// loop). Open loop, its latency counts from when it was due, so the
+	// time it waited for a free worker when the server fell behind is
+	// not hidden (coordinated omission).
+	due, lat := res.Timestamp, res.Latency
+	if w.period > 0 {
+		due = w.began.Add(time.Duration(res.Seq) * w.period)
+		lat = res.End().Sub(due)
+	}
+	if w.in(res.Timestamp) {
+		t.sentWin++
+	}
+	if w.in(due) {
+		t.dueWin++
+	}
+	switch res.Code {
+	case http.StatusOK:
+		var body struct{ Accepted int }
+		if err := json.Unmarshal(res.Body, &body); err != nil {
+			t.errors++
+			t.firstErr = "200 with an unreadable body: " + err.Error()
+			return
+		}
+		t.ok++
+		t.acked += int64(body.Accepted)
+		if w.in(res.End()) {
+			t.okWin++
+			t.eventsWin += int64(body.Accepted)
+		}
+		if w.in(due) {
+			t.okDue++
+			t.lat = append(t.lat, int64(lat))
+		}
+	case http.StatusServiceUnavailable:
+		t.backpressure++
+		if w.in(due) {
+			t.busyDue++
+		}
+	default:
+		t.errors++
+		if t.firstErr == "" {
+			t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
+		}
+	}
 }
 
 // makeBodies returns n request bodies of batch events each, generated from

@@ -101,14 +101,7 @@ Flags:
 	if s.meta.Load.Busy {
 		fmt.Fprintf(stdout, "note: %s\n", s.meta.Load.Note)
 	}
-	failed := 0
-	for _, g := range gates {
-		v := gate.Evaluate(g, run.Files[g.Experiment])
-		fmt.Fprintln(stdout, v)
-		if v.Status == gate.Fail {
-			failed++
-		}
-	}
+	failed := evaluate(stdout, gates, run)
 	if *keep != "" {
 		fmt.Fprintf(stdout, "results kept in %s\n", dir)
 	}
@@ -117,6 +110,19 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "all %d gates passed\n", len(gates))
 	return nil
+}
+
+// evaluate checks every gate against the run, prints each verdict, and
+// returns how many failed.
+func evaluate(stdout io.Writer, gates []gate.Gate, run *record.Run) (failed int) {
+	for _, g := range gates {
+		v := gate.Evaluate(g, run.Files[g.Experiment])
+		fmt.Fprintln(stdout, v)
+		if v.Status == gate.Fail {
+			failed++
+		}
+	}
+	return failed
 }
 
 // gateExperiment returns the throughput cells the gates need: the modes
