@@ -1,8 +1,14 @@
 // Package reportgen regenerates reports/ from the raw results under results/:
-// a README with what was measured, how, on what machine, the tables (median,
-// 95% confidence interval, ratio to serialized with its p-value) and the
-// plots, the original's published table as a labelled reference, and the
-// finding in plain sentences.
+// a README with the finding in plain sentences, what was measured, how, on
+// what machine, the tables (median, 95% confidence interval, ratio to
+// serialized with its p-value) and the plots, and the original's published
+// table as a labelled reference.
+//
+// It holds the README's frame and the toolkit; each experiment brings its
+// own Part (what it measures, its tables, figures and finding sentences),
+// through the registry in bench/experiments. A Table is declared, not
+// written: its rows come from the results (per configuration and mode), its
+// columns are specs, the way benchstat builds its tables.
 //
 // The output is a function of the results files alone: no clock, no
 // environment, files and maps visited in sorted order, plots rendered with

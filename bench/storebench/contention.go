@@ -39,6 +39,7 @@ type Contention struct {
 	CheckpointRows int
 	SeedRows       int
 	Warm, Dur      time.Duration
+	MinOps         int // as Throughput's
 }
 
 // contention is the state the cells of one experiment share: the template.
@@ -161,7 +162,7 @@ func (c *contention) run(mode store.Mode) func(context.Context, bench.Rep) (benc
 		var measuring atomic.Bool
 		ck := startCheckpointer(ctx, st, c.CheckpointRows, &measuring)
 		seq := make([]int, c.Producers)
-		l := drive(ctx, c.Producers, c.Warm, c.Dur, rep.Seed, &measuring, func(ctx context.Context, p int, rng *rand.Rand) error {
+		l := drive(ctx, c.Producers, span{c.Warm, c.Dur, c.MinOps}, rep.Seed, &measuring, func(ctx context.Context, p int, rng *rand.Rand) error {
 			seq[p]++
 			_, err := st.Insert(ctx, []collector.Event{event(rng, p<<24|seq[p])})
 			return err

@@ -32,6 +32,7 @@ type Disjoint struct {
 	RowsPerWriter int
 	TxUpdates     int
 	Warm, Dur     time.Duration
+	MinOps        int // as Throughput's
 }
 
 // Experiment returns the disjoint experiment: one cell per mode.
@@ -80,7 +81,7 @@ func (d *Disjoint) run(mode store.Mode) func(context.Context, bench.Rep) (bench.
 		for i := range next {
 			next[i] = -1
 		}
-		l := drive(ctx, d.Writers, d.Warm, d.Dur, rep.Seed, nil, func(ctx context.Context, w int, rng *rand.Rand) error {
+		l := drive(ctx, d.Writers, span{d.Warm, d.Dur, d.MinOps}, rep.Seed, nil, func(ctx context.Context, w int, rng *rand.Rand) error {
 			own := ids[w*d.RowsPerWriter : (w+1)*d.RowsPerWriter]
 			if next[w] < 0 {
 				next[w] = rng.IntN(len(own))

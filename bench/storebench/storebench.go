@@ -52,6 +52,9 @@ type Throughput struct {
 	Producers []int
 	Indexed   []bool
 	Warm, Dur time.Duration // per cell: a dropped ramp, then the measured window
+	// MinOps, when set, holds each window open past Dur until every
+	// producer has completed MinOps inserts in it: for tests (0: a fixed window).
+	MinOps int
 }
 
 // Units of the experiments' values.
@@ -132,7 +135,7 @@ func (t Throughput) run(mode store.Mode, indexed bool, producers int) func(conte
 			st.Close()
 			return bench.Sample{}, fmt.Errorf("at most %d producers", len(seq))
 		}
-		l := drive(ctx, producers, t.Warm, t.Dur, rep.Seed, nil, func(ctx context.Context, p int, rng *rand.Rand) error {
+		l := drive(ctx, producers, span{t.Warm, t.Dur, t.MinOps}, rep.Seed, nil, func(ctx context.Context, p int, rng *rand.Rand) error {
 			seq[p]++
 			_, err := st.Insert(ctx, []collector.Event{event(rng, p<<24|seq[p])})
 			return err

@@ -1,6 +1,7 @@
 // Package torture holds the harness's reliability experiments, run
-// against the real collector binary with a recording webhook receiver on
-// loopback and producers that keep a ledger of every answer:
+// against the real collector binary with internal/rig's recording webhook
+// receiver on loopback and its producers, which keep a ledger of every
+// answer:
 //
 //   - torture: SIGKILL at seeded random moments, some aimed at the
 //     uploader's window between ship and mark; restart on the same file;
