@@ -176,6 +176,8 @@ func (b buildFirst) Run() int {
 			return 1
 		}
 	}
+	// One line before the long part: cold, the build alone takes minutes.
+	fmt.Fprintln(os.Stderr, "scenarios: building the collector, then every script in every write mode")
 	if collectorBin, err = rig.Build(context.Background(), dir, raceBuild); err != nil {
 		fmt.Fprintln(os.Stderr, "scenarios:", err)
 		return 1

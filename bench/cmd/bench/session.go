@@ -88,6 +88,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 
 	if needCollector {
 		if f.collector == "" {
+			fmt.Fprintf(stderr, "bench: building the collector (pass -collector to use a built one)\n")
 			bin, err := rig.Build(ctx, scratch, false)
 			if err != nil {
 				return nil, fmt.Errorf("%w (run bench from the repository, or pass -collector)", err)
