@@ -79,7 +79,7 @@ type Health struct {
 // Stats reads the process's /stats.
 func (p *Process) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	st, err := GetJSON(ctx, p.URL("/stats"), &s)
+	st, err := getJSON(ctx, p.URL("/stats"), &s)
 	if err == nil && st != http.StatusOK {
 		err = fmt.Errorf("%s /stats: status %d", p.name, st)
 	}
@@ -89,7 +89,7 @@ func (p *Process) Stats(ctx context.Context) (Stats, error) {
 // Health reads the process's /healthz: its status (200 or 503) and answer.
 func (p *Process) Health(ctx context.Context) (int, Health, error) {
 	var h Health
-	st, err := GetJSON(ctx, p.URL("/healthz"), &h)
+	st, err := getJSON(ctx, p.URL("/healthz"), &h)
 	return st, h, err
 }
 
@@ -113,9 +113,9 @@ func (p *Process) WaitBacklog(ctx context.Context, n int64, timeout time.Duratio
 	}
 }
 
-// GetJSON fetches url and, when v is not nil, decodes its JSON answer into v.
+// getJSON fetches url and, when v is not nil, decodes its JSON answer into v.
 // It returns the status; an answer it cannot decode is an error.
-func GetJSON(ctx context.Context, url string, v any) (int, error) {
+func getJSON(ctx context.Context, url string, v any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err

@@ -21,7 +21,6 @@ type Ledger struct {
 	refused []Tag       // answered with an HTTP error: must have stored nothing
 	unknown []Tag       // no answer (the collector died): all or nothing
 	status  map[int]int // answers by status; 0: none; -1: a 200 that did not say what it stored
-	events  int64       // events acknowledged
 	posts   int64       // untagged requests recorded (Record)
 }
 
@@ -68,7 +67,6 @@ func (l *Ledger) Answer(t Tag, epoch int, events []Event, status int, body []byt
 		l.refused = append(l.refused, t)
 	default:
 		l.acked = append(l.acked, Ack{Tag: t, Epoch: epoch, Events: events, IDs: ids})
-		l.events += int64(len(events))
 	}
 	return status
 }
@@ -103,7 +101,6 @@ func (l *Ledger) Record(reqBody, respBody []byte) error {
 	defer l.mu.Unlock()
 	l.posts++
 	l.acked = append(l.acked, Ack{Tag: Tag{"post", l.posts}, Events: events, IDs: ids})
-	l.events += int64(len(events))
 	return nil
 }
 
@@ -112,13 +109,6 @@ func (l *Ledger) Statuses() map[int]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return maps.Clone(l.status)
-}
-
-// AckedEvents is how many events were acknowledged so far.
-func (l *Ledger) AckedEvents() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.events
 }
 
 // AckedIDs are the ids acknowledged so far, sorted.

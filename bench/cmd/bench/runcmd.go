@@ -210,7 +210,8 @@ func measure(ctx context.Context, o runOptions, s *session, stdout, stderr io.Wr
 		return fmt.Errorf("run %s: %w", dir, err)
 	}
 	fmt.Fprintf(stdout, "%s\n", dir)
-	fmt.Fprintf(stderr, "bench: done in %s; `make report` regenerates reports/ from results/\n", time.Since(started).Round(time.Second))
+	fmt.Fprintf(stderr, "bench: done in %s; `bench report -results %s -out DIR` writes a report of it (make report: results/ into reports/)\n",
+		time.Since(started).Round(time.Second), o.root)
 	return nil
 }
 
