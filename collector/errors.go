@@ -36,6 +36,9 @@ var (
 	// collector has open (deleted, renamed or swapped underneath it). New
 	// events are refused: an acknowledgement would go to a file nobody finds.
 	ErrBufferReplaced = errors.New("buffer file deleted or replaced")
+	// ErrDamaged: the damage check found the buffer file damaged; ingest
+	// stops, since what it acknowledged could not be trusted to be read back.
+	ErrDamaged = errors.New("buffer file damaged")
 )
 
 // RetryAfterError is a retryable Ship failure whose sink asked for a pause

@@ -29,8 +29,9 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
+	"edgecollector/internal/rig"
 )
 
 // Config configures the peer experiment.
@@ -73,29 +74,31 @@ func CheckPeer(path string) error {
 	return nil
 }
 
-// experiment is the state the cells share: the receiver.
+// experiment is the state the cells share: the receiver, started by the
+// first cell that runs, and what it took.
 type experiment struct {
 	Config
 	recvOnce sync.Once
-	recv     *receiver
+	recv     *rig.Receiver
+	got      seqs
 	recvErr  error
 }
 
 var (
-	unitAccepted  = results.Unit{Name: "accepted-events/s", Better: 1}
-	unitDelivered = results.Unit{Name: "delivered-events/s", Better: 1}
-	unitDrain     = results.Unit{Name: "drain-ns", Better: -1}
-	unitBacklog   = results.Unit{Name: "backlog-events", Better: 0}
-	unitP50       = results.Unit{Name: "p50-ns/req", Better: -1}
-	unitP99       = results.Unit{Name: "p99-ns/req", Better: -1}
-	unitRSS       = results.Unit{Name: "peak-rss-bytes", Better: -1}
-	unitCPU       = results.Unit{Name: "cpu-ms/1k-events", Better: -1}
-	unitErrors    = results.Unit{Name: "errors", Better: -1}
-	unitAcked     = results.Unit{Name: "acked-events", Better: 0}
-	unitRecovery  = results.Unit{Name: "recovery-ns", Better: -1}
-	unitLost      = results.Unit{Name: "lost-events", Better: -1}
-	unitDups      = results.Unit{Name: "dup-events", Better: -1}
-	allUnits      = []results.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
+	unitAccepted  = record.Unit{Name: "accepted-events/s", Better: 1}
+	unitDelivered = record.Unit{Name: "delivered-events/s", Better: 1}
+	unitDrain     = record.Unit{Name: "drain-ns", Better: -1}
+	unitBacklog   = record.Unit{Name: "backlog-events", Better: 0}
+	unitP50       = record.Unit{Name: "p50-ns/req", Better: -1}
+	unitP99       = record.Unit{Name: "p99-ns/req", Better: -1}
+	unitRSS       = record.Unit{Name: "peak-rss-bytes", Better: -1}
+	unitCPU       = record.Unit{Name: "cpu-ms/1k-events", Better: -1}
+	unitErrors    = record.Unit{Name: "errors", Better: -1}
+	unitAcked     = record.Unit{Name: "acked-events", Better: 0}
+	unitRecovery  = record.Unit{Name: "recovery-ns", Better: -1}
+	unitLost      = record.Unit{Name: "lost-events", Better: -1}
+	unitDups      = record.Unit{Name: "dup-events", Better: -1}
+	allUnits      = []record.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
 )
 
 const (
@@ -129,7 +132,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, sys := range c.Systems {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "PeerLoad",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(sys)},
 					{Key: "batch", Value: strconv.Itoa(batch)},
 					{Key: "conns", Value: strconv.Itoa(c.Conns)},
@@ -143,7 +146,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, sys := range c.Systems {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "PeerKill",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(sys)},
 					{Key: "batch", Value: strconv.Itoa(c.KillBatch)},
 					{Key: "conns", Value: strconv.Itoa(c.Conns)},
@@ -158,7 +161,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 
 func (c *experiment) close() error {
 	if c.recv != nil {
-		return c.recv.close()
+		return c.recv.Close()
 	}
 	return nil
 }
@@ -173,11 +176,11 @@ func (c *experiment) setup(sys System) (string, error) {
 	} else if c.Collector == "" {
 		return "", errors.New("no collector binary")
 	}
-	c.recvOnce.Do(func() { c.recv, c.recvErr = startReceiver() })
+	c.recvOnce.Do(func() { c.recv, c.recvErr = rig.StartReceiver(&c.got) })
 	if c.recvErr != nil {
 		return "", c.recvErr
 	}
-	c.recv.reset()
+	c.recv.Reset()
 	return os.MkdirTemp(c.Dir, "peer-*")
 }
 
@@ -199,8 +202,8 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 		}
 		cpu0, cpuErr := p.CPUTime()
 		g := &gen{sys: sys, batch: batch, seed: rep.Seed, ts0: tsBase}
-		t := attack(p.Addr(), g, c.recv, attackOpts{conns: c.Conns, warm: c.Warm, dur: c.Dur, timeout: c.Timeout})
-		backlog := t.ackedN - c.recv.unique.Load()
+		t := attack(p.Addr(), g, &c.got, attackOpts{conns: c.Conns, warm: c.Warm, dur: c.Dur, timeout: c.Timeout})
+		backlog := t.ackedN - c.got.unique.Load()
 		drain, drained := c.drain(ctx, t.acked, t.ackedN)
 		cpu1, cpuErr1 := p.CPUTime()
 		rss, rssErr := p.PeakRSS()
@@ -211,16 +214,16 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 			return bench.Sample{}, fmt.Errorf("%s: no request succeeded (%d sent, %d errors): %s", sys, t.sent, t.errors, t.firstErr)
 		}
 		s := bench.Sample{Iters: int(t.eventsWin)}
-		lost, dups := c.recv.missing(t.acked), c.recv.dups.Load()
+		lost, dups := c.got.missing(t.acked), c.got.dups.Load()
 		if !drained {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d acknowledged events still not delivered %s after the load", sys, lost, c.DrainTimeout))
 		} else if lost > 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d of %d acknowledged events never delivered", sys, lost, t.ackedN))
 		}
-		if bad := c.recv.bad.Load(); bad > 0 {
+		if bad := c.recv.Bad(); bad > 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: the receiver could not decode %d deliveries", sys, bad))
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: round(float64(t.eventsWin)/c.Dur.Seconds(), 1), Unit: unitAccepted.Name},
 			{Value: round(t.deliveredRate(), 1), Unit: unitDelivered.Name},
 			{Value: float64(drain.Round(time.Microsecond)), Unit: unitDrain.Name},
@@ -228,21 +231,21 @@ func (c *experiment) load(sys System, batch int) func(context.Context, bench.Rep
 		}
 		if len(t.lat) > 0 {
 			s.Values = append(s.Values,
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name})
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name})
 		}
 		if rssErr == nil {
-			s.Values = append(s.Values, results.Value{Value: float64(rss), Unit: unitRSS.Name})
+			s.Values = append(s.Values, record.Value{Value: float64(rss), Unit: unitRSS.Name})
 		}
 		// CPU from the start of the load to the end of the drain: accepting
 		// and shipping, per 1,000 acknowledged events.
 		if cpuErr == nil && cpuErr1 == nil && t.ackedN > 0 {
-			s.Values = append(s.Values, results.Value{Value: round(float64(cpu1-cpu0)/float64(time.Millisecond)*1000/float64(t.ackedN), 3), Unit: unitCPU.Name})
+			s.Values = append(s.Values, record.Value{Value: round(float64(cpu1-cpu0)/float64(time.Millisecond)*1000/float64(t.ackedN), 3), Unit: unitCPU.Name})
 		}
 		s.Values = append(s.Values,
-			results.Value{Value: float64(t.errors), Unit: unitErrors.Name},
-			results.Value{Value: float64(lost), Unit: unitLost.Name},
-			results.Value{Value: float64(dups), Unit: unitDups.Name})
+			record.Value{Value: float64(t.errors), Unit: unitErrors.Name},
+			record.Value{Value: float64(lost), Unit: unitLost.Name},
+			record.Value{Value: float64(dups), Unit: unitDups.Name})
 		return s, nil
 	}
 }
@@ -267,14 +270,14 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		}
 		var backlog int64
 		g := &gen{sys: sys, batch: c.KillBatch, seed: rep.Seed, ts0: tsBase}
-		t := attack(p.Addr(), g, c.recv, attackOpts{
+		t := attack(p.Addr(), g, &c.got, attackOpts{
 			conns: c.Conns, dur: c.KillAfter + time.Second, timeout: c.Timeout,
 			stopAt: c.KillAfter,
 			onStop: func() {
 				p.Kill()
 				// Read after the kill: every 200 counted later was answered
 				// before it, so this is at most the true backlog.
-				backlog = c.recv.unique.Load()
+				backlog = c.got.unique.Load()
 			},
 		})
 		backlog = max(0, t.ackedN-backlog)
@@ -291,7 +294,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		if err := p2.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
 		}
-		lost, dups := c.recv.missing(t.acked), c.recv.dups.Load()
+		lost, dups := c.got.missing(t.acked), c.got.dups.Load()
 		s := bench.Sample{Iters: int(t.ackedN)}
 		if lost > 0 {
 			how := "after the drain"
@@ -300,7 +303,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 			}
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d of %d events acknowledged before SIGKILL not delivered %s", sys, lost, t.ackedN, how))
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: float64(t.ackedN), Unit: unitAcked.Name},
 			{Value: float64(backlog), Unit: unitBacklog.Name},
 			{Value: float64(recovery.Round(time.Microsecond)), Unit: unitRecovery.Name},
@@ -324,7 +327,7 @@ func (c *experiment) drain(ctx context.Context, acked bitset, n int64) (time.Dur
 	defer deadline.Stop()
 	for {
 		// The unique count is cheap; the exact check runs once it could pass.
-		if c.recv.unique.Load() >= n && c.recv.missing(acked) == 0 {
+		if c.got.unique.Load() >= n && c.got.missing(acked) == 0 {
 			return time.Since(began), true
 		}
 		select {

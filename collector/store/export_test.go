@@ -12,3 +12,6 @@ const WALFarOver = walFarOver
 
 // MigrationV1 is the schema of version 1, to build an old file.
 var MigrationV1 = migrations[0]
+
+// Backoff is the wait before a busy transaction's next retry.
+var Backoff = backoff

@@ -38,9 +38,23 @@ var (
 )
 
 // lockBuffer takes the buffer's exclusive lock, or says who holds it.
-func lockBuffer(path string) (*bufferLock, error) {
+// Without create it locks only a regular file that exists and opens, and
+// otherwise returns no lock and no error: the start-up checks (preflight.go)
+// then say what is wrong with the path, or let Open create the file, and
+// Open locks it with create. An existing file is locked before those checks
+// read it, so a second collector is refused as such, and its checks never
+// open and close a descriptor of a file this process may have open.
+func lockBuffer(path string, create bool) (*bufferLock, error) {
+	if !create {
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			return nil, nil
+		}
+	}
 	f, err := openLockFile(path)
 	if err != nil {
+		if !create {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if err := flock(f); err != nil {

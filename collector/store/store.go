@@ -12,7 +12,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -96,6 +95,11 @@ type Options struct {
 	WatchEvery  time.Duration
 
 	Logger *slog.Logger
+
+	// StartCheckBytes: an existing file up to this size is checked for
+	// damage in full before Open returns; a larger one in the background
+	// (preflight.go). Negative: always in the background.
+	StartCheckBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -129,6 +133,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.StartCheckBytes == 0 {
+		o.StartCheckBytes = DefaultStartCheckBytes
+	}
 	return o
 }
 
@@ -152,6 +159,7 @@ type Store struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	integ integrity // the damage check (preflight.go, integrity.go)
 	stats counters
 }
 
@@ -185,17 +193,25 @@ type Stats struct {
 // and starts the write mode's machinery. Close releases it.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	o = o.withDefaults()
-	if o.Path == "" {
-		return nil, errors.New("open buffer: no database path")
-	}
 	if o.Synchronous != "FULL" && o.Synchronous != "NORMAL" {
 		return nil, fmt.Errorf("open buffer: synchronous must be FULL or NORMAL, not %q", o.Synchronous)
 	}
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
-	lock, err := lockBuffer(o.Path) // before the engine touches the file (lock.go)
+	// One collector per file (lock.go): an existing file is locked before
+	// the start-up checks read it, a new one once they let it be created.
+	lock, err := lockBuffer(o.Path, false)
 	if err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	// Before anything may change the file: refuse what must not be opened.
+	pf, err := preflight(ctx, o.Path, o.StartCheckBytes)
+	if err == nil && lock == nil {
+		lock, err = lockBuffer(o.Path, true)
+	}
+	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	engine := &SQLite
@@ -229,6 +245,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.Close()
 		lock.release() // after the engine closed the file
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
+	}
+	switch {
+	case pf.fresh:
+		s.integ.set(Integrity{State: "new"})
+	case pf.checked:
+		s.integ.set(Integrity{State: "checked at start"})
+	default:
+		s.integ.start(o.Path)
 	}
 	return s, nil
 }
@@ -315,6 +339,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 
+	s.integ.stop()
 	s.stopKeeper()
 	err := s.w.close()
 	// Fold the WAL back so the file is self-contained for copies and tools.
