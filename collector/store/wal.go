@@ -180,7 +180,8 @@ func (s *Store) walProblem() string {
 	switch st.Last.Outcome {
 	case "blocked":
 		return msg + fmt.Sprintf(": checkpoints blocked for %.0fs by a read transaction held open"+
-			" (a long collector query, MCP query or sqlite3 session?); end it and the WAL is emptied", st.BlockedFor)
+			" (a long collector query, MCP query or sqlite3 session, or the background damage check of a large file?);"+
+			" once it ends the WAL is emptied", st.BlockedFor)
 	case "error":
 		return msg + ": the last checkpoint failed: " + st.Last.Error
 	}
