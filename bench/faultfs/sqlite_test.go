@@ -31,6 +31,13 @@ import (
 const helperEnv = "FAULTFS_SQLITE_WRITER"
 
 func TestMain(m *testing.M) {
+	if child, err := ChildMain(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv(helperEnv); spec != "" {
 		if err := sqliteWriter(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "writer:", err)
