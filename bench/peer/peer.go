@@ -23,7 +23,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -57,6 +59,22 @@ type Config struct {
 
 	// Reps and Warmup are the experiment's own repetitions (bench.Experiment).
 	Reps, Warmup int
+
+	// Cut, when set, is a power cut between the kill check's SIGKILL and
+	// its restart: the powercut experiment sets it, with Dir on a faultfs
+	// mount. Each kill check then starts the system once and stops it
+	// before the load, and the harness fsyncs the cell's directories, so
+	// what the cut tests is the system's own fsync of its data, not
+	// whether a directory made at its first start survives. The drain
+	// ends once nothing new arrived for DrainQuiet, a restart that fails
+	// counts every undelivered event as lost, and a loss is a value, not a
+	// failed check for the peer (for our collector it still fails the
+	// check): what a cut costs the peer is the finding. The receiver
+	// refuses every delivery (503) from the start of the load until the
+	// restart, so what was acknowledged waits in the system's queue when
+	// the cut comes, as on a box whose uplink is down.
+	Cut        func() error
+	DrainQuiet time.Duration
 }
 
 // ErrNoPeer is returned when the peer binary is missing.
@@ -96,6 +114,12 @@ var (
 	unitLost      = results.Unit{Name: "lost-events", Better: -1}
 	unitDups      = results.Unit{Name: "dup-events", Better: -1}
 	allUnits      = []results.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
+
+	// The kill check with a power cut (Config.Cut) adds these.
+	unitRestartFailed = results.Unit{Name: "restart-failed", Better: -1}
+	unitUncleanExit   = results.Unit{Name: "unclean-exit", Better: -1}
+	// CutUnits are the kill check's units under a power cut.
+	CutUnits = []results.Unit{unitAcked, unitBacklog, unitRecovery, unitLost, unitDups, unitRestartFailed, unitUncleanExit}
 )
 
 const (
@@ -178,7 +202,26 @@ func (c *experiment) setup(sys System) (string, error) {
 		return "", c.recvErr
 	}
 	c.recv.reset()
-	return os.MkdirTemp(c.Dir, "peer-*")
+	dir, err := os.MkdirTemp(c.Dir, "peer-*")
+	if err == nil && c.Cut != nil {
+		err = syncDirs(c.Dir)
+	}
+	return dir, err
+}
+
+// syncDirs fsyncs dir and every directory under it.
+func syncDirs(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
 }
 
 // load returns a load cell: the attack, then the drain.
@@ -261,11 +304,28 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		if err != nil {
 			return bench.Sample{}, err
 		}
+		if c.Cut != nil {
+			// Installed: started once, stopped, its directories durable.
+			p, err := in.start(ctx)
+			if err != nil {
+				return bench.Sample{}, err
+			}
+			if err := p.Stop(stopTimeout); err != nil {
+				return bench.Sample{}, fmt.Errorf("%s: first stop: %w", sys, err)
+			}
+			if err := syncDirs(dir); err != nil {
+				return bench.Sample{}, err
+			}
+		}
 		p, err := in.start(ctx)
 		if err != nil {
 			return bench.Sample{}, err
 		}
 		var backlog int64
+		if c.Cut != nil {
+			c.recv.down.Store(true)
+			defer c.recv.down.Store(false)
+		}
 		g := &gen{sys: sys, batch: c.KillBatch, seed: rep.Seed, ts0: tsBase}
 		t := attack(p.Addr(), g, c.recv, attackOpts{
 			conns: c.Conns, dur: c.KillAfter + time.Second, timeout: c.Timeout,
@@ -281,32 +341,51 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		if t.ok == 0 {
 			return bench.Sample{}, fmt.Errorf("%s: no request succeeded before the kill (%d sent, %d errors): %s", sys, t.sent, t.errors, t.firstErr)
 		}
-		restarted := time.Now()
-		p2, err := in.start(ctx)
-		if err != nil {
-			return bench.Sample{}, fmt.Errorf("restart after SIGKILL: %w", err)
+		if c.Cut != nil {
+			if err := c.Cut(); err != nil {
+				return bench.Sample{}, fmt.Errorf("power cut: %w", err)
+			}
 		}
-		_, drained := c.drain(ctx, t.acked, t.ackedN)
-		recovery := time.Since(restarted)
-		if err := p2.Stop(stopTimeout); err != nil {
-			return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
+		c.recv.down.Store(false)
+		restarted := time.Now()
+		var restartFailed, uncleanExit float64
+		drained, recovery := false, time.Duration(0)
+		p2, err := in.start(ctx)
+		switch {
+		case err != nil && c.Cut == nil:
+			return bench.Sample{}, fmt.Errorf("restart after SIGKILL: %w", err)
+		case err != nil:
+			restartFailed = 1 // after a power cut: what it could not recover is lost
+		default:
+			_, drained = c.drain(ctx, t.acked, t.ackedN)
+			recovery = time.Since(restarted)
+			if err := p2.Stop(stopTimeout); err != nil {
+				if c.Cut == nil {
+					return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
+				}
+				uncleanExit = 1
+			}
 		}
 		lost, dups := c.recv.missing(t.acked), c.recv.dups.Load()
 		s := bench.Sample{Iters: int(t.ackedN)}
-		if lost > 0 {
+		if c.Cut != nil {
+			s.Values = append(s.Values,
+				results.Value{Value: restartFailed, Unit: unitRestartFailed.Name},
+				results.Value{Value: uncleanExit, Unit: unitUncleanExit.Name})
+		}
+		if lost > 0 && (c.Cut == nil || !sys.otel()) {
 			how := "after the drain"
 			if !drained {
 				how = fmt.Sprintf("within %s of the restart", c.DrainTimeout)
 			}
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d of %d events acknowledged before SIGKILL not delivered %s", sys, lost, t.ackedN, how))
 		}
-		s.Values = []results.Value{
-			{Value: float64(t.ackedN), Unit: unitAcked.Name},
-			{Value: float64(backlog), Unit: unitBacklog.Name},
-			{Value: float64(recovery.Round(time.Microsecond)), Unit: unitRecovery.Name},
-			{Value: float64(lost), Unit: unitLost.Name},
-			{Value: float64(dups), Unit: unitDups.Name},
-		}
+		s.Values = append(s.Values,
+			results.Value{Value: float64(t.ackedN), Unit: unitAcked.Name},
+			results.Value{Value: float64(backlog), Unit: unitBacklog.Name},
+			results.Value{Value: float64(recovery.Round(time.Microsecond)), Unit: unitRecovery.Name},
+			results.Value{Value: float64(lost), Unit: unitLost.Name},
+			results.Value{Value: float64(dups), Unit: unitDups.Name})
 		return s, nil
 	}
 }
@@ -315,17 +394,25 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 const tsBase = 1_748_722_000_000
 
 // drain waits until every acknowledged event reached the receiver, or
-// DrainTimeout passes; it returns how long it waited.
+// DrainTimeout passes, or (with DrainQuiet) nothing new arrived for
+// DrainQuiet; it returns how long it waited.
 func (c *experiment) drain(ctx context.Context, acked bitset, n int64) (time.Duration, bool) {
 	began := time.Now()
+	last, lastAt := c.recv.unique.Load(), began
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.NewTimer(c.DrainTimeout)
 	defer deadline.Stop()
 	for {
 		// The unique count is cheap; the exact check runs once it could pass.
-		if c.recv.unique.Load() >= n && c.recv.missing(acked) == 0 {
+		u := c.recv.unique.Load()
+		if u >= n && c.recv.missing(acked) == 0 {
 			return time.Since(began), true
+		}
+		if u != last {
+			last, lastAt = u, time.Now()
+		} else if c.DrainQuiet > 0 && time.Since(lastAt) >= c.DrainQuiet {
+			return time.Since(began), false
 		}
 		select {
 		case <-tick.C:

@@ -29,6 +29,7 @@ type receiver struct {
 	unique atomic.Int64
 	dups   atomic.Int64
 	bad    atomic.Int64 // requests it could not decode
+	down   atomic.Bool  // refuse every delivery with 503 (an uplink outage)
 }
 
 func startReceiver() (*receiver, error) {
@@ -51,6 +52,10 @@ func startReceiver() (*receiver, error) {
 // ingest takes one batch from our webhook sink: a JSON array of shipped
 // events whose payload is the one the harness posted, byte for byte.
 func (r *receiver) ingest(w http.ResponseWriter, req *http.Request) {
+	if r.down.Load() {
+		http.Error(w, "upstream down", http.StatusServiceUnavailable)
+		return
+	}
 	var batch []struct {
 		Payload json.RawMessage `json:"payload"`
 	}
@@ -77,6 +82,10 @@ func (r *receiver) ingest(w http.ResponseWriter, req *http.Request) {
 // record's body is the payload string. Protobuf (the exporter's default)
 // is refused, so a peer left on its default encoding fails loudly.
 func (r *receiver) otlpLogs(w http.ResponseWriter, req *http.Request) {
+	if r.down.Load() {
+		http.Error(w, "upstream down", http.StatusServiceUnavailable)
+		return
+	}
 	if ct := req.Header.Get("Content-Type"); ct != "application/json" || req.Header.Get("Content-Encoding") != "" {
 		r.bad.Add(1)
 		http.Error(w, "want uncompressed application/json, got "+ct, http.StatusUnsupportedMediaType)
