@@ -75,7 +75,7 @@ func (c *committer) insert(ctx context.Context, events []collector.Event, bytes 
 	return j.ids, nil
 }
 
-// close is called with no submit in flight (Store.Close holds closeMu).
+// close is called with no submit in flight (Store.Close waits for them).
 func (c *committer) close() error {
 	close(c.stop)
 	<-c.done
@@ -94,7 +94,7 @@ func (c *committer) run() {
 				return
 			}
 		}
-		if j.fn != nil && c.s.opts.MaxCommitBytes > 0 {
+		if c.alone(j) {
 			j.err = c.s.retry(j.ctx, func() error { return c.s.runTx(j.ctx, c.conn, j.fn) })
 			close(j.done)
 			continue
@@ -102,6 +102,10 @@ func (c *committer) run() {
 		c.commit(c.gather(j))
 	}
 }
+
+// alone reports whether j must run in a transaction of its own: under a
+// commit-size cap, a standalone write is measured against the cap by itself.
+func (c *committer) alone(j *job) bool { return j.fn != nil && c.s.opts.MaxCommitBytes > 0 }
 
 // size is what a job counts against GroupMaxEvents.
 func (j *job) size() int { return max(1, len(j.events)) }
@@ -120,7 +124,7 @@ func (c *committer) gather(first *job) []*job {
 				close(j.done)
 				continue
 			}
-			if (j.fn != nil && cap > 0) || n+j.size() > limit || (cap > 0 && bytes+j.bytes > cap) {
+			if c.alone(j) || n+j.size() > limit || (cap > 0 && bytes+j.bytes > cap) {
 				c.next = j
 				return batch
 			}
@@ -219,14 +223,16 @@ func (c *committer) writeOne(t *wtx, j *job) error {
 // all and insertAll reports not done, so the caller goes request by request.
 func (c *committer) insertAll(ctx context.Context, t *wtx, batch []*job) (done bool, err error) {
 	var all []collector.Event
+	bytes := 0
 	for _, j := range batch {
 		all = append(all, j.events...)
+		bytes += j.bytes
 	}
 	before := t.bytes
 	if _, err := t.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
 		return false, fmt.Errorf("savepoint: %w", err)
 	}
-	ids, err := t.insertEvents(ctx, all)
+	ids, err := t.insertEvents(ctx, all, bytes)
 	if err != nil {
 		if !c.s.requestLocal(err) {
 			return false, err
@@ -253,7 +259,7 @@ func (c *committer) insertAll(ctx context.Context, t *wtx, batch []*job) (done b
 func (c *committer) insertOne(ctx context.Context, t *wtx, j *job) error {
 	before := t.bytes
 	if len(j.events) == 1 {
-		ids, err := t.insertEvents(ctx, j.events)
+		ids, err := t.insertEvents(ctx, j.events, j.bytes)
 		if err != nil {
 			t.bytes = before
 			return err
@@ -264,7 +270,7 @@ func (c *committer) insertOne(ctx context.Context, t *wtx, j *job) error {
 	if _, err := t.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	ids, err := t.insertEvents(ctx, j.events)
+	ids, err := t.insertEvents(ctx, j.events, j.bytes)
 	if err != nil {
 		t.bytes = before
 		if _, rerr := t.ExecContext(ctx, `ROLLBACK TO request`); rerr != nil {

@@ -2,8 +2,11 @@
 // local SQLite file (WAL, synchronous=FULL) before they are acknowledged,
 // a backlog the uploader drains, and the audit trail of its cycles.
 //
-// How concurrent requests reach the file is the write mode (see Mode); the
-// engine specifics live in engine.go.
+// How concurrent requests reach the file is the write mode (see Mode):
+// write.go is the path every write takes, tx.go the transaction toolkit the
+// modes share, and each mode has its file (serialized.go, concurrent.go,
+// group.go). backlog.go, audit.go and retention.go are what the uploader
+// does with the file; the engine specifics live in engine.go.
 package store
 
 import (
@@ -81,9 +84,6 @@ type Options struct {
 	// Synchronous is the engine's sync level: "FULL" (default, durable
 	// acknowledgements) or "NORMAL" (only to measure what durability costs).
 	Synchronous string
-
-	// Engine defaults to SQLite.
-	Engine *Engine
 }
 
 func (o Options) withDefaults() Options {
@@ -108,17 +108,15 @@ func (o Options) withDefaults() Options {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
-	if o.Engine == nil {
-		o.Engine = &SQLite
-	}
 	return o
 }
 
 // Store is the durable event buffer. Its methods are safe for concurrent use.
 type Store struct {
-	opts Options
-	db   *sql.DB
-	w    writer
+	opts   Options
+	engine *Engine
+	db     *sql.DB
+	w      writer
 
 	// insertStmts[i] inserts insertRows[i] events in one statement.
 	insertStmts [len(insertRows)]*sql.Stmt
@@ -133,11 +131,10 @@ type Store struct {
 // counters are the store's gauges. Backlog is seeded from disk on Open; the
 // others count since Open.
 type counters struct {
-	written, uploaded, backlog   atomic.Int64
-	commits                      atomic.Int64 // ingest commits (group: one per batch)
-	conflicts, retries, gaveUp   atomic.Int64
-	splits, purged, devices      atomic.Int64
-	rejectedCommits, diskFullErr atomic.Int64
+	written, uploaded, backlog atomic.Int64
+	commits                    atomic.Int64 // ingest commits (group: one per batch)
+	conflicts, retries, gaveUp atomic.Int64
+	splits, purged, devices    atomic.Int64
 }
 
 // Stats is a snapshot of the store's gauges.
@@ -169,7 +166,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
-	db, err := sql.Open(o.Engine.Driver, o.Engine.DSN(o.Path, ConnConfig{
+	engine := &SQLite
+	db, err := sql.Open(engine.Driver, engine.DSN(o.Path, ConnConfig{
 		BusyTimeout: o.BusyTimeout,
 		Synchronous: o.Synchronous,
 	}))
@@ -187,7 +185,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{opts: o, db: db}
+	s := &Store{opts: o, engine: engine, db: db}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
@@ -235,9 +233,6 @@ func (s *Store) init(ctx context.Context) error {
 
 // Mode reports the store's write mode.
 func (s *Store) Mode() Mode { return s.opts.Mode }
-
-// MaxCommitBytes reports the commit-size cap (0: none).
-func (s *Store) MaxCommitBytes() int { return s.opts.MaxCommitBytes }
 
 // DB returns the underlying pool for read-only diagnostics. Writes through it
 // bypass the write mode and its counters.
@@ -292,9 +287,9 @@ func (s *Store) Close() error {
 	return err
 }
 
-// begin is called by every write path; it fails once Close has started.
-// The caller must call s.closeMu.RUnlock when begin returned nil.
-func (s *Store) begin() error {
+// enter admits a write unless Close has started: every write path calls it
+// and, when it returned nil, defers leave, so Close waits for writes in flight.
+func (s *Store) enter() error {
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -303,39 +298,24 @@ func (s *Store) begin() error {
 	return nil
 }
 
+// leave ends what enter admitted.
+func (s *Store) leave() { s.closeMu.RUnlock() }
+
 // classify wraps an engine error with the collector sentinel it stands for,
 // keeping the engine's message.
 func (s *Store) classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	switch s.opts.Engine.Classify(err) {
+	switch s.engine.Classify(err) {
 	case ClassBusy:
 		return fmt.Errorf("%w: %w", collector.ErrBusy, err)
 	case ClassFull:
-		s.stats.diskFullErr.Add(1)
 		return fmt.Errorf("%w: %w", collector.ErrDiskFull, err)
 	case ClassNotDB:
 		return fmt.Errorf("not a usable SQLite database (refusing to touch it): %w", err)
 	}
 	return err
-}
-
-// Write runs fn as one write transaction in the store's write mode:
-// serialized, under the mutex; concurrent, on a pooled connection; group,
-// in the next group commit, under a savepoint of its own. Busy errors are
-// retried like every other write, so fn may run more than once. fn must use
-// the ctx it is given (in group mode the transaction is shared) and must
-// not commit or roll back tx.
-func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.closeMu.RUnlock()
-	if err := s.w.do(ctx, func(t *wtx) error { return fn(t.ctx, t.Tx) }); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
 }
 
 // Backlog reports the number of events not yet uploaded (the gauge, not a query).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,32 +13,8 @@ import (
 	"edgecollector/collector"
 )
 
-// Insert commits events as one atomic request in the store's write mode and
-// returns their ids. When it returns nil, every event is committed and
-// fsync'd; otherwise none is stored.
-func (s *Store) Insert(ctx context.Context, events []collector.Event) ([]int64, error) {
-	if len(events) == 0 {
-		return nil, nil
-	}
-	bytes := 0
-	for _, e := range events {
-		bytes += RowBytes(e)
-	}
-	if max := s.opts.MaxCommitBytes; max > 0 && bytes > max {
-		return nil, fmt.Errorf("insert %d events: %w: %d bytes, cap %d", len(events), collector.ErrCommitTooLarge, bytes, max)
-	}
-	if err := s.begin(); err != nil {
-		return nil, err
-	}
-	defer s.closeMu.RUnlock()
-	ids, err := s.w.insert(ctx, events, bytes)
-	if err != nil {
-		return nil, fmt.Errorf("insert %d events: %w", len(events), err)
-	}
-	s.stats.written.Add(int64(len(events)))
-	s.stats.backlog.Add(int64(len(events)))
-	return ids, nil
-}
+// The backlog's life: read the oldest events not yet uploaded, and mark them
+// uploaded once a sink took them.
 
 // FetchBacklog returns up to limit of the oldest events not yet uploaded.
 func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event, error) {
@@ -74,10 +51,10 @@ func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event,
 // Chunks commit one by one, so a crash can leave a prefix marked: the rest
 // is shipped again (at-least-once).
 func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at time.Time, run *collector.UploadRun) error {
-	if err := s.begin(); err != nil {
+	if err := s.enter(); err != nil {
 		return err
 	}
-	defer s.closeMu.RUnlock()
+	defer s.leave()
 	chunk := len(events)
 	for len(events) > 0 {
 		n := min(chunk, len(events))
@@ -86,7 +63,7 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 			r = run // the audit row rides with the last chunk
 		}
 		marked, err := s.markChunk(ctx, events[:n], at.UnixMilli(), r)
-		if err != nil && isCommitTooLarge(err) {
+		if err != nil && errors.Is(err, collector.ErrCommitTooLarge) {
 			if n > 1 {
 				chunk = (n + 1) / 2
 				s.stats.splits.Add(1)
@@ -140,7 +117,7 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 			return err
 		}
 		for device, ts := range seen {
-			if err := t.charge(len(device) + RowOverhead); err != nil {
+			if err := t.charge(len(device) + rowOverhead); err != nil {
 				return err
 			}
 			if _, err := t.ExecContext(t.ctx,
@@ -157,91 +134,4 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 		return nil
 	})
 	return marked, err
-}
-
-// maxRunError bounds the error text of an audit row, so the row fits under
-// any sensible commit cap.
-const maxRunError = 1024
-
-// RecordRun writes the audit row of one uploader cycle on its own (a failed
-// cycle; a successful one rides with its Checkpoint).
-func (s *Store) RecordRun(ctx context.Context, r collector.UploadRun) error {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.closeMu.RUnlock()
-	if err := s.w.do(ctx, func(t *wtx) error { return insertRun(t.ctx, t, r) }); err != nil {
-		return fmt.Errorf("record upload run: %w", err)
-	}
-	return nil
-}
-
-func insertRun(ctx context.Context, t *wtx, r collector.UploadRun) error {
-	msg := r.Error
-	if len(msg) > maxRunError {
-		msg = msg[:maxRunError]
-	}
-	var errText any
-	if msg != "" {
-		errText = msg
-	}
-	if err := t.charge(len(msg) + 2*RowOverhead); err != nil {
-		return err
-	}
-	if _, err := t.ExecContext(t.ctx,
-		`INSERT INTO upload_runs (started_at, finished_at, event_count, first_id, last_id, status, error)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(), r.EventCount, r.FirstID, r.LastID, r.Status, errText); err != nil {
-		return fmt.Errorf("insert audit row: %w", err)
-	}
-	return nil
-}
-
-// PurgeBatch is how many rows one purge transaction deletes: small, so a
-// purge never holds the write lock for long.
-const PurgeBatch = 500
-
-// Purge deletes events uploaded before `before`, and audit rows started
-// before it, in transactions of PurgeBatch rows. SQLite keeps the freed pages
-// and reuses them, so a long-lived file stops growing. AUTOINCREMENT keeps
-// ids from being reused. It returns the number of events deleted.
-func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
-	if err := s.begin(); err != nil {
-		return 0, err
-	}
-	defer s.closeMu.RUnlock()
-	cut := before.UnixMilli()
-	var total int64
-	for _, p := range []struct {
-		query  string
-		events bool
-	}{
-		{`DELETE FROM events WHERE id IN (
-			SELECT id FROM events WHERE uploaded_at IS NOT NULL AND uploaded_at < ? ORDER BY id LIMIT ?)`, true},
-		{`DELETE FROM upload_runs WHERE id IN (
-			SELECT id FROM upload_runs WHERE started_at < ? ORDER BY id LIMIT ?)`, false},
-	} {
-		for {
-			var n int64
-			err := s.w.do(ctx, func(t *wtx) error {
-				res, err := t.ExecContext(t.ctx, p.query, cut, PurgeBatch)
-				if err != nil {
-					return err
-				}
-				n, err = res.RowsAffected()
-				return err
-			})
-			if err != nil {
-				return total, fmt.Errorf("purge: %w", err)
-			}
-			if p.events {
-				total += n
-				s.stats.purged.Add(n)
-			}
-			if n < PurgeBatch {
-				break
-			}
-		}
-	}
-	return total, nil
 }

@@ -7,31 +7,33 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"edgecollector/collector"
 )
 
-// A writer is one write mode: how a transaction gets to run.
-type writer interface {
-	// do runs fn as one transaction, retrying it while the engine reports busy.
-	do(ctx context.Context, fn func(*wtx) error) error
-	// insert commits one request's events atomically and returns their ids.
-	insert(ctx context.Context, events []collector.Event, bytes int) ([]int64, error)
-	// close stops the writer. No call is in flight when it runs.
-	close() error
-}
+// This file is the transaction toolkit every write mode uses: a write
+// transaction that keeps count of its write set, the multi-row insert, one
+// transaction run to its end, and the retry of busy transactions.
 
-// RowOverhead is what RowBytes adds to an event's variable-length fields:
+// rowOverhead is what RowBytes adds to an event's variable-length fields:
 // the id, timestamps and record header of the stored row.
-const RowOverhead = 32
+const rowOverhead = 32
 
 // RowBytes estimates the bytes an event's row adds to a transaction's write
 // set. The commit-size cap is enforced on this estimate, and the server uses
 // it to refuse at ingest any event that could never fit under the cap.
 func RowBytes(e collector.Event) int {
-	return len(e.DeviceID) + len(e.Kind) + len(e.Payload) + RowOverhead
+	return len(e.DeviceID) + len(e.Kind) + len(e.Payload) + rowOverhead
+}
+
+// requestBytes is the write set of one request's events.
+func requestBytes(events []collector.Event) int {
+	n := 0
+	for _, e := range events {
+		n += RowBytes(e)
+	}
+	return n
 }
 
 // wtx is a write transaction that keeps count of its write set. Code
@@ -55,16 +57,14 @@ func (t *wtx) charge(n int) error {
 	return nil
 }
 
-// insertEvents inserts events with bound parameters and returns their ids.
-// Events go in multi-row statements (see insertRows): far fewer statement
-// executions for a batch. Within one statement on the write lock, an
-// AUTOINCREMENT table hands out consecutive ids, so a statement's last
-// insert id gives all of them.
-func (t *wtx) insertEvents(ctx context.Context, events []collector.Event) ([]int64, error) {
-	for _, e := range events {
-		if err := t.charge(RowBytes(e)); err != nil {
-			return nil, err
-		}
+// insertEvents charges bytes (the events' write set, requestBytes) and
+// inserts events with bound parameters, returning their ids. Events go in
+// multi-row statements (see insertRows): far fewer statement executions for
+// a batch. Within one statement on the write lock, an AUTOINCREMENT table
+// hands out consecutive ids, so a statement's last insert id gives all of them.
+func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes int) ([]int64, error) {
+	if err := t.charge(bytes); err != nil {
+		return nil, err
 	}
 	ids := make([]int64, 0, len(events))
 	args := make([]any, 0, 4*min(len(events), insertRows[0]))
@@ -154,7 +154,7 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 		if err == nil {
 			return nil
 		}
-		if s.opts.Engine.Classify(err) != ClassBusy {
+		if s.engine.Classify(err) != ClassBusy {
 			return s.classify(err)
 		}
 		s.stats.conflicts.Add(1)
@@ -174,57 +174,10 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 	}
 }
 
-// mutexWriter is the serialized mode: one connection under a Go mutex.
-type mutexWriter struct {
-	s    *Store
-	mu   sync.Mutex
-	conn *sql.Conn
-}
-
-func (m *mutexWriter) do(ctx context.Context, fn func(*wtx) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.s.retry(ctx, func() error { return m.s.runTx(ctx, m.conn, fn) })
-}
-
-func (m *mutexWriter) insert(ctx context.Context, events []collector.Event, _ int) ([]int64, error) {
-	return insertTx(ctx, m.s, m, events)
-}
-
-func (m *mutexWriter) close() error { return m.conn.Close() }
-
-// poolWriter is the concurrent mode: a transaction per call on a pooled
-// connection; the engine's locking arbitrates between them.
-type poolWriter struct{ s *Store }
-
-func (p *poolWriter) do(ctx context.Context, fn func(*wtx) error) error {
-	return p.s.retry(ctx, func() error { return p.s.runTx(ctx, p.s.db, fn) })
-}
-
-func (p *poolWriter) insert(ctx context.Context, events []collector.Event, _ int) ([]int64, error) {
-	return insertTx(ctx, p.s, p, events)
-}
-
-func (p *poolWriter) close() error { return nil }
-
-// insertTx is one request in one transaction, for the modes that do not batch.
-func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event) ([]int64, error) {
-	var ids []int64
-	err := w.do(ctx, func(t *wtx) (err error) {
-		ids, err = t.insertEvents(t.ctx, events)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.stats.commits.Add(1)
-	return ids, nil
-}
-
 // requestLocal reports whether err failed only the request that caused it,
 // leaving the surrounding group transaction usable.
 func (s *Store) requestLocal(err error) bool {
-	return errors.Is(err, collector.ErrCommitTooLarge) || s.opts.Engine.Classify(err) == ClassConstraint
+	return errors.Is(err, collector.ErrCommitTooLarge) || s.engine.Classify(err) == ClassConstraint
 }
 
 // writeLocal reports whether a Write's error failed only that write: an
@@ -234,11 +187,9 @@ func (s *Store) writeLocal(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	switch s.opts.Engine.Classify(err) {
+	switch s.engine.Classify(err) {
 	case ClassBusy, ClassFull, ClassNotDB, ClassReadOnly:
 		return false
 	}
 	return true
 }
-
-func isCommitTooLarge(err error) bool { return errors.Is(err, collector.ErrCommitTooLarge) }

@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// purgeBatch is how many rows one purge transaction deletes: small, so a
+// purge never holds the write lock for long.
+const purgeBatch = 500
+
+// Purge deletes events uploaded before `before`, and audit rows started
+// before it, in transactions of purgeBatch rows. SQLite keeps the freed pages
+// and reuses them, so a long-lived file stops growing. AUTOINCREMENT keeps
+// ids from being reused. It returns the number of events deleted.
+func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	cut := before.UnixMilli()
+	var total int64
+	for _, p := range []struct {
+		query  string
+		events bool
+	}{
+		{`DELETE FROM events WHERE id IN (
+			SELECT id FROM events WHERE uploaded_at IS NOT NULL AND uploaded_at < ? ORDER BY id LIMIT ?)`, true},
+		{`DELETE FROM upload_runs WHERE id IN (
+			SELECT id FROM upload_runs WHERE started_at < ? ORDER BY id LIMIT ?)`, false},
+	} {
+		for {
+			var n int64
+			err := s.w.do(ctx, func(t *wtx) error {
+				res, err := t.ExecContext(t.ctx, p.query, cut, purgeBatch)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("purge: %w", err)
+			}
+			if p.events {
+				total += n
+				s.stats.purged.Add(n)
+			}
+			if n < purgeBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
