@@ -153,6 +153,16 @@ type Stats struct {
 	Devices          int64   `json:"devices_seen"`
 }
 
+// harnessSynchronous overrides Options.Synchronous in a binary built with
+// -tags harness_syncoff (syncoff_harness.go), the powercut experiment's
+// negative control. A build tag, not a flag or an environment variable:
+// no setting of a release binary can turn its durability off.
+var harnessSynchronous string
+
+// HarnessDurabilityOff reports whether this binary is the powercut
+// experiment's negative control, whose acknowledgements are not durable.
+func HarnessDurabilityOff() bool { return harnessSynchronous != "" }
+
 // Open opens (creating if needed) the buffer at o.Path, migrates its schema
 // and starts the write mode's machinery. Close releases it.
 func Open(ctx context.Context, o Options) (*Store, error) {
@@ -165,6 +175,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	if harnessSynchronous != "" {
+		o.Synchronous = harnessSynchronous
 	}
 	engine := &SQLite
 	db, err := sql.Open(engine.Driver, engine.DSN(o.Path, ConnConfig{

@@ -75,6 +75,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	log := newLogger(stderr, cfg.logFormat)
+	if store.HarnessDurabilityOff() {
+		log.Warn("HARNESS BUILD (-tags harness_syncoff): the buffer runs synchronous=OFF and a 200 is NOT durable; never deploy this binary")
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
