@@ -2,6 +2,7 @@ package torture
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/faultfs"
 	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/collector/store"
@@ -42,6 +44,13 @@ func collectorBin(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	if child, err := faultfs.ChildMain(); child { // a powercut test's mount
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -169,4 +178,49 @@ func TestSoakCell(t *testing.T) {
 		t.Errorf("lost-events = %v", got)
 	}
 	t.Logf("%v", s.Values)
+}
+
+// TestPowercut cuts the power under the real collector a few times per
+// mode, on a faultfs mount, and holds it to the ledger; the negative
+// control (synchronous=OFF) in the same run must lose acknowledged events.
+func TestPowercut(t *testing.T) {
+	if err := faultfs.Usable(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	bin := collectorBin(t)
+	e := Powercut{
+		Binary: bin, DBDir: t.TempDir(), Modes: store.Modes,
+		Cuts: 3, ControlCuts: 3, MinUp: 150 * time.Millisecond, MaxUp: 400 * time.Millisecond,
+		Load: LoadConfig{Singles: 2, Batchers: 1, Batch: 100, RetryCap: time.Second},
+	}.Experiment()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for i, c := range e.Cells {
+		mode := c.Config[0].Value
+		s, err := c.Run(context.Background(), bench.Rep{Seed: uint64(11 + i)})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		for _, p := range s.Problems {
+			t.Errorf("%s: %s", mode, p)
+		}
+		lost := value(t, s, "lost-events")
+		if mode == ControlMode {
+			if lost == 0 {
+				t.Errorf("%s lost nothing", mode)
+			}
+		} else if lost != 0 {
+			t.Errorf("%s: lost-events = %v", mode, lost)
+		}
+		if got := value(t, s, "acked-events"); got < 100 {
+			t.Errorf("%s: acked-events = %v", mode, got)
+		}
+		if got := value(t, s, "forgotten-pages"); got < 1 {
+			t.Errorf("%s: forgotten-pages = %v: the cuts forgot nothing", mode, got)
+		}
+		t.Logf("%s: %v", mode, s.Values)
+	}
 }
