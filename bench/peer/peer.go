@@ -62,10 +62,11 @@ type Config struct {
 
 	// Cut, when set, is a power cut between the kill check's SIGKILL and
 	// its restart: the powercut experiment sets it, with Dir on a faultfs
-	// mount. Each kill check then starts the system once and stops it
-	// before the load, and the harness fsyncs the cell's directories, so
-	// what the cut tests is the system's own fsync of its data, not
-	// whether a directory made at its first start survives. The drain
+	// mount. Each kill check then installs the system first (starts and
+	// stops it, then fsyncs every file and directory under its cell, as a
+	// sync after an installation would), so what the cut tests is the
+	// system's own fsync of what it acknowledges, not whether its config
+	// or a directory made at its first start survives. The drain
 	// ends once nothing new arrived for DrainQuiet, a restart that fails
 	// counts every undelivered event as lost, and a loss is a value, not a
 	// failed check for the peer (for our collector it still fails the
@@ -204,15 +205,15 @@ func (c *experiment) setup(sys System) (string, error) {
 	c.recv.reset()
 	dir, err := os.MkdirTemp(c.Dir, "peer-*")
 	if err == nil && c.Cut != nil {
-		err = syncDirs(c.Dir)
+		err = syncTree(c.Dir)
 	}
 	return dir, err
 }
 
-// syncDirs fsyncs dir and every directory under it.
-func syncDirs(dir string) error {
+// syncTree fsyncs every file and directory under dir, and dir.
+func syncTree(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
+		if err != nil || !(d.IsDir() || d.Type().IsRegular()) {
 			return err
 		}
 		f, err := os.Open(p)
@@ -305,15 +306,19 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 			return bench.Sample{}, err
 		}
 		if c.Cut != nil {
-			// Installed: started once, stopped, its directories durable.
+			// Installed: started once and stopped (after a moment: a
+			// process that only just opened its port may not handle
+			// SIGTERM yet), then everything under its directory made
+			// durable, as a sync after an installation would.
 			p, err := in.start(ctx)
 			if err != nil {
 				return bench.Sample{}, err
 			}
+			time.Sleep(300 * time.Millisecond)
 			if err := p.Stop(stopTimeout); err != nil {
 				return bench.Sample{}, fmt.Errorf("%s: first stop: %w", sys, err)
 			}
-			if err := syncDirs(dir); err != nil {
+			if err := syncTree(dir); err != nil {
 				return bench.Sample{}, err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"edgecollector/bench"
 	"edgecollector/bench/faultfs"
+	"edgecollector/bench/peer"
 	"edgecollector/bench/proc"
 	"edgecollector/bench/results"
 	"edgecollector/collector/store"
@@ -220,6 +222,51 @@ func TestPowercut(t *testing.T) {
 		}
 		if got := value(t, s, "forgotten-pages"); got < 1 {
 			t.Errorf("%s: forgotten-pages = %v: the cuts forgot nothing", mode, got)
+		}
+		t.Logf("%s: %v", mode, s.Values)
+	}
+}
+
+// TestPowercutPeer runs the peer cells (one cut of each system) when the
+// peer binary is there (make peer; or PEER_BIN): our collector loses
+// nothing; the peer's losses are values, reported, not asserted.
+func TestPowercutPeer(t *testing.T) {
+	if err := faultfs.Usable(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	peerBin := os.Getenv("PEER_BIN")
+	if peerBin == "" {
+		peerBin, _ = filepath.Abs("../../bin/otelcol-peer")
+	}
+	if err := peer.CheckPeer(peerBin); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	bin := collectorBin(t)
+	e := Powercut{
+		Binary: bin, Peer: peerBin, DBDir: t.TempDir(),
+		PeerConns: 4, PeerBatch: 20, PeerKillAfter: 700 * time.Millisecond,
+	}.Experiment()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for i, c := range e.Cells {
+		mode := c.Config[0].Value
+		s, err := c.Run(context.Background(), bench.Rep{Seed: uint64(5 + i)})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		for _, p := range s.Problems {
+			t.Errorf("%s: %s", mode, p)
+		}
+		if got := value(t, s, "acked-events"); got <= 0 {
+			t.Errorf("%s: nothing acknowledged before the cut", mode)
+		}
+		if mode == string(peer.OursGroup) {
+			if got := value(t, s, "lost-events"); got != 0 {
+				t.Errorf("%s: lost-events = %v", mode, got)
+			}
 		}
 		t.Logf("%s: %v", mode, s.Values)
 	}
