@@ -217,6 +217,9 @@ type healthResponse struct {
 	Uploader  uploader.Health `json:"uploader"`
 	Backlog   int64           `json:"backlog"`
 	BacklogOK bool            `json:"backlog_ok"`
+	// Storage names the failure that made the store fail-stop; the
+	// collector is about to exit.
+	Storage string `json:"storage_error,omitempty"`
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +229,10 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		Backlog:   backlog,
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
 	}
-	h.OK = h.Uploader.Healthy && h.BacklogOK
+	if err := s.store.FailErr(); err != nil {
+		h.Storage = err.Error()
+	}
+	h.OK = h.Uploader.Healthy && h.BacklogOK && h.Storage == ""
 	status := http.StatusOK
 	if !h.OK {
 		status = http.StatusServiceUnavailable
@@ -308,7 +314,8 @@ func errorStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, collector.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed):
+	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed),
+		errors.Is(err, collector.ErrStorageFailed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrDiskFull):
 		return http.StatusInsufficientStorage

@@ -42,6 +42,7 @@ const (
 	ClassNotDB                 // the file is not a database, or is corrupt
 	ClassReadOnly              // the connection or file refuses writes
 	ClassConstraint            // a constraint refused this statement; the transaction is intact
+	ClassIO                    // an I/O error (a failed read, write or fsync): what is on disk is unknown
 )
 
 // SQLite is the default engine: SQLite through modernc.org/sqlite, pure Go,
@@ -83,6 +84,8 @@ var SQLite = Engine{
 			return ClassReadOnly
 		case sqlite3.SQLITE_CONSTRAINT:
 			return ClassConstraint
+		case sqlite3.SQLITE_IOERR:
+			return ClassIO
 		}
 		return ClassOther
 	},

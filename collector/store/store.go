@@ -125,6 +125,12 @@ type Store struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// failErr is set, and failed closed, once the storage failed a write
+	// (ErrStorageFailed): from then on the store is fail-stop.
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  atomic.Pointer[error]
+
 	stats counters
 }
 
@@ -198,7 +204,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{opts: o, engine: engine, db: db}
+	s := &Store{opts: o, engine: engine, db: db, failed: make(chan struct{})}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
@@ -285,6 +291,12 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 
 	err := s.w.close()
+	if ferr := s.FailErr(); ferr != nil {
+		// Fail-stop: no checkpoint and no close, which would checkpoint
+		// too. Nothing more is written; the next start recovers from what
+		// is on disk.
+		return errors.Join(err, ferr)
+	}
 	// Fold the WAL back so the file is self-contained for copies and tools.
 	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
 		err = fmt.Errorf("checkpoint wal: %w", cerr)
@@ -308,7 +320,38 @@ func (s *Store) enter() error {
 		s.closeMu.RUnlock()
 		return collector.ErrClosed
 	}
+	if err := s.FailErr(); err != nil {
+		s.closeMu.RUnlock()
+		return err
+	}
 	return nil
+}
+
+// Failed is closed once the store is fail-stop (see FailErr).
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// FailErr is nil, or, once the storage failed a write, the error that made
+// the store fail-stop (it wraps ErrStorageFailed). After a failed fsync the
+// kernel may have dropped the pages it could not write and report the next
+// fsync as a success (PostgreSQL's "fsyncgate"): nothing this process writes
+// afterwards can be trusted to be durable, so it writes nothing more. Every
+// later write fails with this error; the collector exits, and the restart
+// recovers from what is really on disk.
+func (s *Store) FailErr() error {
+	if p := s.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// failStop makes the store fail-stop with cause; the first cause stays.
+func (s *Store) failStop(cause error) error {
+	s.failOnce.Do(func() {
+		err := fmt.Errorf("%w (the store stopped writing; restart the collector): %w", collector.ErrStorageFailed, cause)
+		s.failErr.Store(&err)
+		close(s.failed)
+	})
+	return s.FailErr()
 }
 
 // leave ends what enter admitted.
@@ -327,6 +370,8 @@ func (s *Store) classify(err error) error {
 		return fmt.Errorf("%w: %w", collector.ErrDiskFull, err)
 	case ClassNotDB:
 		return fmt.Errorf("not a usable SQLite database (refusing to touch it): %w", err)
+	case ClassIO:
+		return s.failStop(err)
 	}
 	return err
 }

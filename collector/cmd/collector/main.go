@@ -125,6 +125,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("shutting down: draining", "signal", sig.String(), "timeout", cfg.drainTimeout)
 	case serveErr = <-srv.Err():
 		log.Error("server failed; shutting down", "err", serveErr)
+	case <-st.Failed():
+		// Fail-stop (PostgreSQL's answer to "fsyncgate"): after a failed
+		// fsync the kernel may have dropped pages it reported written, so
+		// nothing this process could still write is trustworthy. It
+		// acknowledges nothing more, ships nothing more, and exits non-zero
+		// at once: the supervisor restarts it on what is really on disk.
+		log.Error("storage failed: exiting without writing anything more; restart the collector", "err", st.FailErr())
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(stopCtx) // requests in flight get their error
+		up.Stop(stopCtx)      // its fetches and marks are refused now
+		st.Close()            // no checkpoint: the store writes nothing more
+		return st.FailErr()
 	case <-ctx.Done():
 	}
 
