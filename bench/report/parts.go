@@ -17,6 +17,8 @@ var experimentDocs = []struct{ exp, what string }{
 	{"soak", "**soak**: a long sink outage (connection refused, 500s, timeouts, slow answers) under load, until the backlog cap pushes producers back; then recovery and drain, and the same ledger."},
 	{"fuzz", "**fuzz**: `go test -fuzz` on the event decoder and on the real handler over a real store; the figures Go prints, and any crasher."},
 	{"fleet", "**fleet**: N collector processes (the binary, `-sink nats`), each under its own open-loop producer, feeding one JetStream stream on a server embedded in the harness: events/s stored in the stream, latency from each 200 to the stream, backlogs, and effectively-once (duplicates and lost acknowledged events in the stream, both must be 0)."},
+	{"powercut", "**powercut**: power cuts, not process crashes: the real binary's buffer on faultfs, a FUSE filesystem with its own page cache that forgets everything not fsync'd at a cut (and undoes creates, unlinks and renames whose directory was not fsync'd); SIGKILL, cut, restart, again and again under load, then the torture's ledger; a negative control with durability off that must lose; and the OpenTelemetry Collector (fsync on and off) under the same cut."},
+	{"storage", "**storage**: the write modes (in-process and over HTTP) and the OpenTelemetry Collector at the fsync latency of each storage class (pass-through, NVMe, SATA SSD, eMMC, SD card), emulated on a faultfs mount: durable events/s, p99, ratios to serialized."},
 	{"peer", "**peer**: our collector (group, serialized) beside the OpenTelemetry Collector with a persistent queue on `file_storage` (fsync on and off), same events, same load, same receiver; accepted and delivered events/s, drain, acknowledgement latency, peak RSS, CPU per 1,000 events, and a kill -9 check."},
 }
 
@@ -41,6 +43,9 @@ var parts = []part{
 	{"fleet", "Fleet: N collectors into one JetStream stream", "Each collector is offered the same load; medians over repetitions. *Acknowledged* is what the producers got 200s for (on a busy box they can fall short of the offer); *into the stream* is what the stream stored in the same window. Latency runs from the producer's 200 to the message's stored time in the stream (an event the uploader ships before its 200 reaches the producer counts 0). The backlog by quarter of the window shows whether it grows (a fleet that does not keep up) or holds. Refused, duplicates and lost are summed over all repetitions.", (*section).fleetTable, "fleet"},
 	{"peer", "Beside the OpenTelemetry Collector (persistent queue)", peerIntro, (*section).peerTable, "peer"},
 	{"peer", "Beside the OpenTelemetry Collector: kill -9 under load", peerKillIntro, (*section).peerKillTable, ""},
+	{"powercut", "Reliability: power cuts", powercutIntro, (*section).powercutTable, ""},
+	{"powercut", "Power cuts beside the OpenTelemetry Collector", powercutPeerIntro, (*section).powercutPeerTable, ""},
+	{"storage", "Storage classes: the write modes at the cost of an fsync", storageIntro, (*section).storageTable, "storage"},
 }
 
 // figureSpec is one plot; make returns nil when there are no results for it.
@@ -56,6 +61,7 @@ var figureSpecs = []figureSpec{
 	{"disjoint", "Disjoint 20-update transactions: updates/s per mode (bars: 95% CI)", (*section).disjointPlot},
 	{"torture-recovery", "Time from restart exec to the first acknowledged event after a SIGKILL, per mode (bars: median over repetitions of each one's median; triangles: the worst)", (*section).torturePlot},
 	{"fleet", "Fleet: events/s stored in one JetStream stream against the number of collectors (bars: 95% CI; dashed: offered)", (*section).fleetPlot},
+	{"storage", "Durable events/s against the fsync latency of each storage class, per mode (in-process solid, HTTP dashed; squares: the OpenTelemetry Collector with fsync: true; log scale; bars: 95% CI); all on one FUSE mount", (*section).storagePlot},
 	{"peer", "Accepted events/s against the p99 of the acknowledgement, per system (log-log; circle: 1 event per request, triangle: 100; bars: 95% CI); up and left is better, read beside what each 200 promises", (*section).peerPlot},
 }
 
@@ -64,4 +70,6 @@ var findingFuncs = []func(*section) []string{
 	(*section).reliabilityFindings,
 	(*section).fleetFindings,
 	(*section).peerFindings,
+	(*section).powercutFindings,
+	(*section).storageFindings,
 }

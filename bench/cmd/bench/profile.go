@@ -7,6 +7,7 @@ import (
 	"edgecollector/bench/fuzzbench"
 	"edgecollector/bench/httpbench"
 	"edgecollector/bench/peer"
+	"edgecollector/bench/storage"
 	"edgecollector/bench/storebench"
 	"edgecollector/bench/torture"
 	"edgecollector/collector/store"
@@ -26,14 +27,20 @@ type profile struct {
 	fuzz       fuzzbench.Config
 	fleet      fleet.Config
 	peer       peer.Config
+	powercut   torture.Powercut
+	storage    storage.Config
 }
 
 // experimentNames lists the experiments in the order a run runs them.
-var experimentNames = []string{"throughput", "http", "contention", "disjoint", "torture", "soak", "fuzz", "fleet", "peer"}
+var experimentNames = []string{"throughput", "http", "contention", "disjoint", "torture", "soak", "fuzz", "fleet", "peer", "powercut", "storage"}
 
 // collectorExperiments are the experiments that run the collector binary:
 // a run that includes one builds it (or takes -collector).
-var collectorExperiments = []string{"http", "torture", "soak", "fleet", "peer"}
+var collectorExperiments = []string{"http", "torture", "soak", "fleet", "peer", "powercut", "storage"}
+
+// fuseExperiments need a faultfs mount (root and /dev/fuse): a run of
+// every experiment leaves them out, saying so, where FUSE is unusable.
+var fuseExperiments = []string{"powercut", "storage"}
 
 // profiles: full is the published run (at least 10 counted repetitions per
 // cell, under 25 minutes on 2 cores); quick is a smoke run of the same
@@ -131,6 +138,23 @@ func profiles() map[string]profile {
 		Reps:        6,
 		Warmup:      1,
 	}
+	// powercut: 5 x 10 = 50 cuts per mode, 5 x 4 for the negative control,
+	// 5 of each peer system (~4 min on 2 cores).
+	full.powercut = torture.Powercut{
+		Modes: store.Modes, Reps: 5, Cuts: 10, ControlCuts: 4,
+		MinUp: 200 * time.Millisecond, MaxUp: 700 * time.Millisecond,
+		Torn: true, Load: torture.DefaultLoad,
+		PeerConns: 16, PeerBatch: 100, PeerKillAfter: 1500 * time.Millisecond,
+	}
+	// storage: 5 classes x (3 modes in-process + 3 over HTTP) + the peer at
+	// two, 6 counted repetitions + 1 warm-up (~3 min on 2 cores).
+	full.storage = storage.Config{
+		Modes: store.Modes, Classes: storage.Classes, PeerClasses: []string{"disk", "emmc"}, Jitter: 0.2,
+		Producers: 16, Conns: 16,
+		Warm: 100 * time.Millisecond, Dur: 300 * time.Millisecond,
+		HTTPWarm: 100 * time.Millisecond, HTTPDur: 400 * time.Millisecond,
+		Reps: 6, Warmup: 1,
+	}
 	quick := full
 	quick.name = "quick"
 	quick.reps, quick.warmup = 6, 1
@@ -154,5 +178,11 @@ func profiles() map[string]profile {
 	quick.peer.KillAfter = time.Second
 	quick.peer.DrainTimeout = 30 * time.Second
 	quick.peer.Reps, quick.peer.Warmup = 3, 1
+	quick.powercut.Reps, quick.powercut.Cuts, quick.powercut.ControlCuts = 1, 3, 3
+	quick.powercut.MinUp, quick.powercut.MaxUp = 150*time.Millisecond, 400*time.Millisecond
+	quick.powercut.PeerKillAfter = 700 * time.Millisecond
+	quick.storage.Classes = []storage.Class{storage.Classes[0], storage.Classes[2], storage.Classes[4]}
+	quick.storage.PeerClasses = []string{"disk"}
+	quick.storage.Reps, quick.storage.Warmup = 2, 0
 	return map[string]profile{"full": full, "quick": quick}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/faultfs"
 	"edgecollector/bench/peer"
 	"edgecollector/bench/results"
 )
@@ -79,6 +80,19 @@ Flags:
 		}
 		if len(exps) == 0 {
 			return usageError{fmt.Errorf("-skip leaves no experiment to run")}
+		}
+	}
+	if err := faultfs.Usable(); err != nil {
+		named := fs.NArg() > 0
+		for _, e := range fuseExperiments {
+			if !slices.Contains(exps, e) {
+				continue
+			}
+			if named {
+				return fmt.Errorf("%s: %w", e, err)
+			}
+			exps = slices.DeleteFunc(slices.Clone(exps), func(x string) bool { return x == e })
+			fmt.Fprintf(stderr, "bench: %s left out: %v\n", e, err)
 		}
 	}
 	p := profiles()["full"]
@@ -206,6 +220,20 @@ func buildExperiments(p profile, names []string, s *session) []*bench.Experiment
 			pc := p.peer
 			pc.Dir, pc.Collector, pc.Peer = s.scratch, s.collectorBinary(), s.peer
 			exps = append(exps, pc.Experiment())
+		case "powercut":
+			pc := p.powercut
+			pc.DBDir, pc.Binary = s.scratch, s.collectorBinary()
+			if peer.CheckPeer(s.peer) == nil {
+				pc.Peer = s.peer
+			}
+			exps = append(exps, pc.Experiment())
+		case "storage":
+			sc := p.storage
+			sc.DBDir, sc.Binary = s.scratch, s.collectorBinary()
+			if peer.CheckPeer(s.peer) == nil {
+				sc.Peer = s.peer
+			}
+			exps = append(exps, sc.Experiment())
 		}
 	}
 	return exps
