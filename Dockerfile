@@ -17,5 +17,7 @@ COPY --from=build --chown=65532:65532 /data /data
 VOLUME /data
 EXPOSE 8080
 USER nonroot:nonroot
+# Settings come from COLLECTOR_* variables (docker run -e COLLECTOR_SINK=webhook ...) or from
+# flags after the image name; a flag wins over its variable.
+ENV COLLECTOR_DB=/data/events.db COLLECTOR_ADDR=:8080
 ENTRYPOINT ["/usr/local/bin/collector"]
-CMD ["-db", "/data/events.db", "-addr", ":8080"]

@@ -1,4 +1,4 @@
-// Package scenarios proves the collector's promises (DESIGN.md, Semantics)
+// Package scenarios proves the collector's promises (docs/ARCHITECTURE.md, The promises)
 // black-box: each *.txtar script in this directory runs the real collector
 // binary against a real SQLite file, a real recording webhook receiver and
 // real HTTP on loopback, kills it with real signals, and checks the outcome

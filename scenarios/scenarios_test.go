@@ -8,7 +8,8 @@ package scenarios
 //
 // Every collector in the scripts runs with -max-commit-bytes 4096, the
 // original engine's hard cap, so that the commit-size path stays real
-// everywhere (DESIGN.md, Commit-size cap), not only in chunking-4k.
+// everywhere, not only in chunking-4k (docs/ARCHITECTURE.md, The promises:
+// no transaction exceeds the commit-size cap).
 //
 // Environment every script gets:
 //

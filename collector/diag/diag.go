@@ -114,7 +114,7 @@ func (d *DB) Query(ctx context.Context, query string, limit int) (*Result, error
 }
 
 func queryError(err error) error {
-	if store.SQLite.Classify(err) == store.ClassReadOnly {
+	if store.SQLite.ReadOnly(err) {
 		return fmt.Errorf("%w: %v", ErrReadOnly, err)
 	}
 	return fmt.Errorf("query: %w", err)

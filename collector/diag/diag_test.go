@@ -12,18 +12,15 @@ import (
 
 	"edgecollector/collector"
 	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // liveBuffer opens a writing store and a read-only diag view of the same file,
 // as an operator would while the collector runs.
 func liveBuffer(t *testing.T) (*store.Store, *DB) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "events.db")
-	st, err := store.Open(context.Background(), store.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	path := storetest.Path(t)
+	st := storetest.MustOpen(t, store.Options{Path: path})
 	d, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -32,19 +29,12 @@ func liveBuffer(t *testing.T) (*store.Store, *DB) {
 	return st, d
 }
 
+// insert commits n alike events from device at ts as one request and
+// returns them with their ids.
 func insert(t *testing.T, st *store.Store, device string, ts int64, n int) []collector.Event {
 	t.Helper()
-	evs := make([]collector.Event, n)
-	for i := range evs {
-		evs[i] = collector.Event{DeviceID: device, Kind: "telemetry", TS: ts, Payload: []byte(`{"v":1}`)}
-	}
-	ids, err := st.Insert(context.Background(), evs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range evs {
-		evs[i].ID = ids[i]
-	}
+	evs := storetest.Repeat(collector.Event{DeviceID: device, Kind: "telemetry", TS: ts, Payload: []byte(`{"v":1}`)}, n)
+	storetest.MustInsert(t, st, evs)
 	return evs
 }
 

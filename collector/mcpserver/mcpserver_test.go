@@ -3,7 +3,6 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"edgecollector/collector"
 	"edgecollector/collector/diag"
 	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // session connects the SDK's own client to our server over in-memory
@@ -21,12 +21,8 @@ import (
 func session(t *testing.T) (*store.Store, *mcp.ClientSession) {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	st, err := store.Open(ctx, store.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	path := storetest.Path(t)
+	st := storetest.MustOpen(t, store.Options{Path: path})
 	d, err := diag.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -85,9 +81,7 @@ func TestQueryToolAnswersAndRefusesWrites(t *testing.T) {
 		{DeviceID: "live-1", Kind: "t", TS: now.UnixMilli()},
 		{DeviceID: "live-1", Kind: "t", TS: now.UnixMilli()},
 	}
-	if _, err := st.Insert(context.Background(), evs); err != nil {
-		t.Fatal(err)
-	}
+	storetest.MustInsert(t, st, evs)
 
 	res, text := call(t, cs, "query", map[string]any{
 		"sql": "SELECT device_id, count(*) AS backlog FROM events WHERE uploaded_at IS NULL GROUP BY device_id ORDER BY device_id",
@@ -115,7 +109,7 @@ func TestQueryToolAnswersAndRefusesWrites(t *testing.T) {
 func TestStatsAndSchemaTools(t *testing.T) {
 	st, cs := session(t)
 	now := time.Now()
-	st.Insert(context.Background(), []collector.Event{
+	storetest.MustInsert(t, st, []collector.Event{
 		{DeviceID: "old", Kind: "t", TS: now.Add(-3 * time.Hour).UnixMilli()},
 		{DeviceID: "new", Kind: "t", TS: now.UnixMilli()},
 	})

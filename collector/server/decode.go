@@ -27,9 +27,13 @@ const (
 	DefaultMaxBodyBytes        = 1 << 20
 	DefaultMaxPayloadBytes     = 16 << 10
 	DefaultMaxEventsPerRequest = 1000
-	MaxDeviceIDBytes           = 256
-	MaxKindBytes               = 64
-	MaxPayloadDepth            = 32
+)
+
+// Fixed limits on one event's fields.
+const (
+	maxDeviceIDBytes = 256
+	maxKindBytes     = 64
+	maxPayloadDepth  = 32
 )
 
 func (l Limits) withDefaults() Limits {
@@ -134,12 +138,12 @@ func decodeOne(dec *json.Decoder, i int, lim Limits, nowMS int64) (collector.Eve
 	switch {
 	case e.DeviceID == "":
 		return e, invalid(i, "device_id", "is required")
-	case len(e.DeviceID) > MaxDeviceIDBytes:
-		return e, invalid(i, "device_id", "longer than %d bytes", MaxDeviceIDBytes)
+	case len(e.DeviceID) > maxDeviceIDBytes:
+		return e, invalid(i, "device_id", "longer than %d bytes", maxDeviceIDBytes)
 	case e.Kind == "":
 		return e, invalid(i, "kind", "is required")
-	case len(e.Kind) > MaxKindBytes:
-		return e, invalid(i, "kind", "longer than %d bytes", MaxKindBytes)
+	case len(e.Kind) > maxKindBytes:
+		return e, invalid(i, "kind", "longer than %d bytes", maxKindBytes)
 	case e.TS < 0:
 		return e, invalid(i, "ts", "must be unix milliseconds, not negative")
 	}
@@ -153,8 +157,8 @@ func decodeOne(dec *json.Decoder, i int, lim Limits, nowMS int64) (collector.Eve
 		if len(p) > lim.MaxPayloadBytes {
 			return e, tooLarge(i, "payload", "%d bytes, over the %d-byte limit", len(p), lim.MaxPayloadBytes)
 		}
-		if d := depth(p); d > MaxPayloadDepth {
-			return e, invalid(i, "payload", "nested %d deep, over the limit of %d", d, MaxPayloadDepth)
+		if d := depth(p); d > maxPayloadDepth {
+			return e, invalid(i, "payload", "nested %d deep, over the limit of %d", d, maxPayloadDepth)
 		}
 		e.Payload = json.RawMessage(p)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -14,6 +13,8 @@ import (
 	"edgecollector/collector"
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
+	"edgecollector/internal/sinktest"
+	"edgecollector/internal/storetest"
 )
 
 // seeds adds the shared sample and bad events in testdata/events as seeds.
@@ -71,12 +72,8 @@ func FuzzPostEvents(f *testing.F) {
 	seeds(f, func(b []byte) { f.Add("application/json", b) })
 	f.Add("text/plain", []byte(`{"device_id":"d","kind":"k"}`))
 	f.Add("", []byte(`{"device_id":"d","kind":"k"}`))
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(f.TempDir(), "events.db"), MaxCommitBytes: 4096, Synchronous: "NORMAL"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	h := New(st, uploader.New(st, &failingSink{}, uploader.Options{}), Config{Limits: fuzzLimits}).Handler()
+	st := storetest.MustOpen(f, store.Options{MaxCommitBytes: 4096, Synchronous: "NORMAL"})
+	h := New(st, uploader.New(st, &sinktest.Sink{}, uploader.Options{}), Config{Limits: fuzzLimits}).Handler()
 	rows := func() (n int64) {
 		st.DB().QueryRow(`SELECT count(*) FROM events`).Scan(&n)
 		return n

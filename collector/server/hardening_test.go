@@ -12,24 +12,21 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
+	"edgecollector/internal/sinktest"
+	"edgecollector/internal/storetest"
 )
 
 // openServer runs a real Server on loopback with cfg and returns its base URL.
 func openServer(t *testing.T, cfg Config) (*Server, *store.Store) {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv := New(st, uploader.New(st, &failingSink{}, uploader.Options{}), cfg)
+	st := storetest.MustOpen(t, store.Options{})
+	srv := New(st, uploader.New(st, &sinktest.Sink{}, uploader.Options{}), cfg)
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,8 @@ type Timeouts struct {
 	ReadHeader, Read, Write, Idle time.Duration
 }
 
-// DefaultTimeouts are the server's timeouts unless configured.
-var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
+// defaultTimeouts are the server's timeouts unless configured.
+var defaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
 
 // DefaultMaxInFlight bounds concurrent POST /events requests.
 const DefaultMaxInFlight = 1024
@@ -87,10 +87,10 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	t := &cfg.Timeouts
-	t.ReadHeader = cmp.Or(t.ReadHeader, DefaultTimeouts.ReadHeader)
-	t.Read = cmp.Or(t.Read, DefaultTimeouts.Read)
-	t.Write = cmp.Or(t.Write, DefaultTimeouts.Write)
-	t.Idle = cmp.Or(t.Idle, DefaultTimeouts.Idle)
+	t.ReadHeader = cmp.Or(t.ReadHeader, defaultTimeouts.ReadHeader)
+	t.Read = cmp.Or(t.Read, defaultTimeouts.Read)
+	t.Write = cmp.Or(t.Write, defaultTimeouts.Write)
+	t.Idle = cmp.Or(t.Idle, defaultTimeouts.Idle)
 	s := &Server{store: st, up: up, cfg: cfg, log: cfg.Logger, errc: make(chan error, 1),
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	m := newMetrics(st, up)

@@ -8,36 +8,28 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"edgecollector/collector"
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
+	"edgecollector/internal/sinktest"
+	"edgecollector/internal/storetest"
 )
-
-type failingSink struct{ err error }
-
-func (f *failingSink) Ship(context.Context, string, []collector.Event) error { return f.err }
 
 type fixture struct {
 	t     *testing.T
 	store *store.Store
 	up    *uploader.Uploader
 	srv   *httptest.Server
-	sink  *failingSink
+	sink  *sinktest.Sink
 }
 
 func newFixture(t *testing.T, so store.Options, cfg Config) *fixture {
 	t.Helper()
-	so.Path = filepath.Join(t.TempDir(), "events.db")
-	st, err := store.Open(context.Background(), so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, store: st, sink: &failingSink{}}
+	st := storetest.MustOpen(t, so)
+	f := &fixture{t: t, store: st, sink: &sinktest.Sink{}}
 	f.up = uploader.New(st, f.sink, uploader.Options{CollectorID: "test"})
 	f.srv = httptest.NewServer(New(st, f.up, cfg).Handler())
 	t.Cleanup(f.srv.Close)
@@ -172,7 +164,7 @@ func TestBackpressureAndHealth(t *testing.T) {
 func TestHealthzReportsFailingUploader(t *testing.T) {
 	f := newFixture(t, store.Options{}, Config{})
 	f.post(`{"device_id":"d","kind":"k"}`)
-	f.sink.err = errors.New("connection refused")
+	f.sink.Fail(errors.New("connection refused"))
 	f.up.Sync(context.Background())
 	code, _, body := f.do("GET", "/healthz", "", "")
 	if code != 503 || !strings.Contains(body, "connection refused") || !strings.Contains(body, `"backlog_ok":true`) {

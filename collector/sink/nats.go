@@ -21,10 +21,10 @@ import (
 const (
 	DefaultNATSSubject    = "telemetry.{device_id}"
 	DefaultNATSStream     = "TELEMETRY"
-	DefaultNATSAckTimeout = 5 * time.Second
+	defaultNATSAckTimeout = 5 * time.Second
 	// DefaultNATSMaxPending bounds the publishes awaiting their ack; past it
 	// a publish waits for a slot (up to the ack timeout).
-	DefaultNATSMaxPending = 1024
+	defaultNATSMaxPending = 1024
 )
 
 // CollectorIDHeader carries the collector's identity on every message, beside
@@ -36,7 +36,7 @@ type NATSOptions struct {
 	URL string
 	// Subject is the subject template. {device_id}, {kind} and
 	// {collector_id} stand for whole tokens and are replaced by the event's
-	// values, sanitised into valid subject tokens (SubjectToken).
+	// values, sanitised into valid subject tokens (subjectToken).
 	Subject string
 	// Stream is the JetStream stream that must capture the subjects. It is
 	// created when missing; an existing one must cover them.
@@ -56,10 +56,10 @@ func (o NATSOptions) withDefaults() NATSOptions {
 	o.Subject = cmpOr(o.Subject, DefaultNATSSubject)
 	o.Stream = cmpOr(o.Stream, DefaultNATSStream)
 	if o.AckTimeout <= 0 {
-		o.AckTimeout = DefaultNATSAckTimeout
+		o.AckTimeout = defaultNATSAckTimeout
 	}
 	if o.MaxPending <= 0 {
-		o.MaxPending = DefaultNATSMaxPending
+		o.MaxPending = defaultNATSMaxPending
 	}
 	if o.Replicas <= 0 {
 		o.Replicas = 1
@@ -114,7 +114,7 @@ type NATSStats struct {
 // covering the subjects.
 func DialNATS(ctx context.Context, o NATSOptions) (*NATS, error) {
 	o = o.withDefaults()
-	tmpl, err := ParseSubject(o.Subject)
+	tmpl, err := parseSubject(o.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("nats sink: subject %q: %w", o.Subject, err)
 	}
@@ -222,9 +222,9 @@ func (n *NATS) Stats() any {
 	}
 }
 
-// MsgID is the message id of an event: unique across a fleet as long as
+// msgID is the message id of an event: unique across a fleet as long as
 // collector ids are.
-func MsgID(collectorID string, eventID int64) string {
+func msgID(collectorID string, eventID int64) string {
 	return collectorID + ":" + strconv.FormatInt(eventID, 10)
 }
 
@@ -244,7 +244,7 @@ func (n *NATS) Ship(ctx context.Context, collectorID string, events []collector.
 		m.Data = appendShipped(nil, collectorID, e)
 		m.Header.Set(CollectorIDHeader, collectorID)
 		paf, err := n.js.PublishMsgAsync(m,
-			jetstream.WithMsgID(MsgID(collectorID, e.ID)),
+			jetstream.WithMsgID(msgID(collectorID, e.ID)),
 			jetstream.WithExpectStream(n.opts.Stream),
 			jetstream.WithStallWait(n.opts.AckTimeout))
 		if err != nil {
@@ -325,10 +325,17 @@ type subjectTemplate []string
 
 var placeholders = []string{"{device_id}", "{kind}", "{collector_id}"}
 
-// ParseSubject checks a subject template: literal tokens must be valid in a
+// CheckSubject reports what is wrong with a subject template (nil when
+// nothing is), as DialNATS would, so a command can refuse it at start.
+func CheckSubject(template string) error {
+	_, err := parseSubject(template)
+	return err
+}
+
+// parseSubject checks a subject template: literal tokens must be valid in a
 // published subject (no wildcards, no white space, none empty), and a
 // placeholder must be a whole token.
-func ParseSubject(s string) (subjectTemplate, error) {
+func parseSubject(s string) (subjectTemplate, error) {
 	if s == "" {
 		return nil, errors.New("empty")
 	}
@@ -340,7 +347,7 @@ func ParseSubject(s string) (subjectTemplate, error) {
 		case isPlaceholder(t):
 		case strings.ContainsAny(t, "{}"):
 			return nil, fmt.Errorf("token %q: a placeholder ({device_id}, {kind}, {collector_id}) must be a whole token", t)
-		case SubjectToken(t) != t:
+		case subjectToken(t) != t:
 			return nil, fmt.Errorf("token %q: only letters, digits, '-' and '_' are allowed", t)
 		}
 	}
@@ -376,11 +383,11 @@ func (t subjectTemplate) expand(collectorID string, e collector.Event) string {
 		}
 		switch tok {
 		case "{device_id}":
-			b.WriteString(SubjectToken(e.DeviceID))
+			b.WriteString(subjectToken(e.DeviceID))
 		case "{kind}":
-			b.WriteString(SubjectToken(e.Kind))
+			b.WriteString(subjectToken(e.Kind))
 		case "{collector_id}":
-			b.WriteString(SubjectToken(collectorID))
+			b.WriteString(subjectToken(collectorID))
 		default:
 			b.WriteString(tok)
 		}
@@ -388,12 +395,12 @@ func (t subjectTemplate) expand(collectorID string, e collector.Event) string {
 	return b.String()
 }
 
-// SubjectToken maps s to a valid subject token: every byte other than an
+// subjectToken maps s to a valid subject token: every byte other than an
 // ASCII letter, digit, '-' or '_' becomes '_' ('.', '*', '>' and white space
 // would change the subject's meaning or be refused), and an empty s becomes
 // "_". It is not one-to-one: "a.b" and "a_b" share a subject. The body
 // carries the exact device id.
-func SubjectToken(s string) string {
+func subjectToken(s string) string {
 	if s == "" {
 		return "_"
 	}

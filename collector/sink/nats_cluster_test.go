@@ -2,10 +2,7 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"edgecollector/collector"
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -38,11 +35,7 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	urls := natstest.ProcURLs(nodes...)
 	n := dial(t, NATSOptions{URL: urls, Stream: "R3", Replicas: 3, AckTimeout: 2 * time.Second})
 
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.MustOpen(t, store.Options{})
 	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 100, Interval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	up.Start(context.Background())
 	defer up.Stop(context.Background())
@@ -55,13 +48,8 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	insertErr := make(chan error, 1)
 	go func() {
 		defer wg.Done()
-		for r := range requests {
-			batch := make([]collector.Event, per)
-			for i := range batch {
-				batch[i] = collector.Event{DeviceID: fmt.Sprint("dev-", i%4), Kind: "t", TS: int64(r*per + i + 1),
-					Payload: json.RawMessage(fmt.Sprintf(`{"r":%d,"i":%d}`, r, i))}
-			}
-			if _, err := st.Insert(context.Background(), batch); err != nil {
+		for range requests {
+			if _, err := st.Insert(context.Background(), storetest.Fleet(4, per)); err != nil {
 				insertErr <- err
 				return
 			}
@@ -74,14 +62,9 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	for st.Stats().Uploaded < requests*per/4 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	leader := streamLeader(t, urls, "R3")
-	victim := slices.IndexFunc(nodes, func(p *natstest.Proc) bool { return p.Name == leader })
-	if victim < 0 {
-		t.Fatalf("stream leader %q is none of the nodes", leader)
-	}
 	uploadedBefore := st.Stats().Uploaded
-	nodes[victim].Kill()
-	t.Logf("SIGKILLed %s, the stream leader, after %d events uploaded", leader, uploadedBefore)
+	victim := killLeader(t, nodes, urls, "R3")
+	t.Logf("SIGKILLed %s, the stream leader, after %d events uploaded", nodes[victim].Name, uploadedBefore)
 
 	wg.Wait()
 	select {
@@ -97,44 +80,18 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 		t.Fatalf("backlog = %d 30s after the node died, want 0 (uploader %+v)", got, up.Stats())
 	}
 
-	// A survivor answers for the stream once the cluster has settled on its
-	// leaders; until then JetStream's API can have no responder.
-	survivor := nodes[(victim+1)%3]
-	var msgs []natstest.Msg
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		msgs, err = natstest.ReadStream(ctx, survivor.URL, "R3")
-		cancel()
-		if err == nil || attempt == 20 {
-			break
-		}
-		t.Logf("read stream R3 (attempt %d): %v", attempt+1, err)
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readSettled(t, nodes[(victim+1)%3].URL, "R3")
 	seen := map[string]int{}
 	for _, m := range msgs {
 		seen[m.Header.Get(jetstream.MsgIDHeader)]++
 	}
-	var marked []int64
-	rows, err := st.DB().Query(`SELECT id FROM events WHERE uploaded_at IS NOT NULL ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		marked = append(marked, id)
-	}
-	rows.Close()
+	marked := markedIDs(t, st)
 	if len(marked) != requests*per {
 		t.Errorf("marked uploaded: %d, want %d", len(marked), requests*per)
 	}
 	lost, doubled := 0, 0
 	for _, id := range marked {
-		switch seen[MsgID("edge-1", id)] {
+		switch seen[msgID("edge-1", id)] {
 		case 0:
 			lost++
 		case 1:
@@ -146,6 +103,55 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 		t.Errorf("stream holds %d messages for %d acknowledged events: %d lost, %d doubled", len(msgs), len(marked), lost, doubled)
 	}
 	t.Logf("uploader %+v", up.Stats())
+}
+
+// killLeader SIGKILLs the node that leads stream and returns its index.
+func killLeader(t *testing.T, nodes []*natstest.Proc, urls, stream string) int {
+	t.Helper()
+	leader := streamLeader(t, urls, stream)
+	victim := slices.IndexFunc(nodes, func(p *natstest.Proc) bool { return p.Name == leader })
+	if victim < 0 {
+		t.Fatalf("stream leader %q is none of the nodes", leader)
+	}
+	nodes[victim].Kill()
+	return victim
+}
+
+// readSettled reads stream from the server at url. A survivor answers for
+// the stream once the cluster has settled on its leaders; until then
+// JetStream's API can have no responder: retried, bounded.
+func readSettled(t *testing.T, url, stream string) []natstest.Msg {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		msgs, err := natstest.ReadStream(ctx, url, stream)
+		cancel()
+		if err == nil {
+			return msgs
+		}
+		if attempt == 20 {
+			t.Fatal(err)
+		}
+		t.Logf("read stream %s (attempt %d): %v", stream, attempt+1, err)
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// markedIDs returns the ids of the events marked uploaded, in order.
+func markedIDs(t *testing.T, st *store.Store) []int64 {
+	t.Helper()
+	rows, err := st.DB().Query(`SELECT id FROM events WHERE uploaded_at IS NOT NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var marked []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		marked = append(marked, id)
+	}
+	return marked
 }
 
 // streamLeader names the server that leads stream's replicas.

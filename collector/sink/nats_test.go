@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"edgecollector/collector/store"
 	"edgecollector/collector/uploader"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/storetest"
 )
 
 func dial(t *testing.T, o NATSOptions) *NATS {
@@ -64,7 +64,7 @@ func TestNATSPublishesOneMessagePerEventAndAcks(t *testing.T) {
 		if string(m.Data) != want || !strings.Contains(hook, want) {
 			t.Errorf("message %d body\n%s\nwant\n%s", i, m.Data, want)
 		}
-		if got, want := m.Header.Get(jetstream.MsgIDHeader), MsgID("edge-9", events[i].ID); got != want {
+		if got, want := m.Header.Get(jetstream.MsgIDHeader), msgID("edge-9", events[i].ID); got != want {
 			t.Errorf("message %d Nats-Msg-Id = %q, want %q", i, got, want)
 		}
 		if got := m.Header.Get(CollectorIDHeader); got != "edge-9" {
@@ -117,18 +117,8 @@ func TestNATSServerDownKeepsBacklogThenResumes(t *testing.T) {
 	url := srv.ClientURL()
 	n := dial(t, NATSOptions{URL: url, AckTimeout: time.Second})
 
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "events.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	insertN := func(k int) {
-		for i := range k {
-			if _, err := st.Insert(context.Background(), []collector.Event{{DeviceID: fmt.Sprint("dev-", i%3), Kind: "t", TS: 1}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	st := storetest.MustOpen(t, store.Options{})
+	insertN := func(k int) { storetest.MustInsertEach(t, st, storetest.Fleet(3, k)) }
 	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 10})
 	insertN(10)
 	if err := up.Drain(context.Background()); err != nil {
@@ -277,9 +267,9 @@ func TestSubjectTemplate(t *testing.T) {
 		{"", "", "", true},
 		{"t. x", "", "", true}, // white space
 	} {
-		tmpl, err := ParseSubject(tc.tmpl)
+		tmpl, err := parseSubject(tc.tmpl)
 		if (err != nil) != tc.bad {
-			t.Errorf("ParseSubject(%q) error = %v, want bad %v", tc.tmpl, err, tc.bad)
+			t.Errorf("parseSubject(%q) error = %v, want bad %v", tc.tmpl, err, tc.bad)
 			continue
 		}
 		if tc.bad {
@@ -292,11 +282,11 @@ func TestSubjectTemplate(t *testing.T) {
 			t.Errorf("%q expands to %q, want %q", tc.tmpl, got, tc.subject)
 		}
 	}
-	if got := SubjectToken(""); got != "_" {
-		t.Errorf("SubjectToken(\"\") = %q", got)
+	if got := subjectToken(""); got != "_" {
+		t.Errorf("subjectToken(\"\") = %q", got)
 	}
-	if got := SubjectToken("é"); got != "__" {
-		t.Errorf("SubjectToken(é) = %q, want one _ per byte", got)
+	if got := subjectToken("é"); got != "__" {
+		t.Errorf("subjectToken(é) = %q, want one _ per byte", got)
 	}
 }
 

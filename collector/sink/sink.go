@@ -1,5 +1,9 @@
-// Package sink holds the upstream destinations the uploader ships to: a
-// JSON-lines log, an HTTP webhook, and a wrapper that fails on purpose.
+// Package sink holds the upstream destinations the uploader ships to, each a
+// collector.Sink: a JSON-lines log (this file), an HTTP webhook that takes a
+// batch as a JSON array (webhook.go), NATS JetStream with one message and
+// one ack per event (nats.go), and Flaky, a wrapper that fails on purpose.
+// All of them send the same wire form of an event (appendShipped), with
+// the payload byte for byte as the producer sent it.
 package sink
 
 import (

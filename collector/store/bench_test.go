@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // BenchmarkInsert measures durable single-event inserts (one request = one
@@ -19,19 +21,19 @@ import (
 // price of durability. Run alone: `make bench`.
 func BenchmarkInsert(b *testing.B) {
 	for _, producers := range []int{1, 16, 64} {
-		for _, mode := range Modes {
+		for _, mode := range store.Modes {
 			b.Run(fmt.Sprintf("mode=%s/producers=%d", mode, producers), func(b *testing.B) {
-				benchInsert(b, Options{Mode: mode}, producers)
+				benchInsert(b, store.Options{Mode: mode}, producers)
 			})
 		}
 		b.Run(fmt.Sprintf("mode=group/sync=normal/producers=%d", producers), func(b *testing.B) {
-			benchInsert(b, Options{Mode: Group, Synchronous: "NORMAL"}, producers)
+			benchInsert(b, store.Options{Mode: store.Group, Synchronous: "NORMAL"}, producers)
 		})
 	}
 }
 
-func benchInsert(b *testing.B, o Options, producers int) {
-	s := MustOpen(b, o)
+func benchInsert(b *testing.B, o store.Options, producers int) {
+	s := storetest.MustOpen(b, o)
 	ctx := context.Background()
 	ev := []collector.Event{{DeviceID: "sensor-001", Kind: "telemetry", TS: 1, Payload: []byte(`{"temp_c":21.4}`)}}
 	var next atomic.Int64

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // A caller that goes away in the middle of a write transaction (a client
@@ -17,8 +19,8 @@ import (
 // seeded points: before, between and after the statements, and while the
 // commit runs.
 func TestCancelMidTransactionLeavesWriterUsable(t *testing.T) {
-	forModes(t, func(t *testing.T, m Mode) {
-		s := MustOpen(t, Options{Mode: m, MaxCommitBytes: 1 << 20})
+	storetest.ForModes(t, func(t *testing.T, m store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: m, MaxCommitBytes: 1 << 20})
 		ids, err := s.Insert(context.Background(), []collector.Event{{DeviceID: "d", Kind: "k", Payload: json.RawMessage(`{}`)}})
 		if err != nil {
 			t.Fatal(err)

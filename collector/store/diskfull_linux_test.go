@@ -1,6 +1,6 @@
 //go:build linux
 
-package store
+package store_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // TestDiskFullRefusesThenRecovers fills a real, small filesystem (a 2 MiB
@@ -24,12 +26,12 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a size-limited tmpfs needs root")
 	}
-	for _, mode := range Modes {
+	for _, mode := range store.Modes {
 		t.Run(string(mode), func(t *testing.T) { diskFull(t, mode) })
 	}
 }
 
-func diskFull(t *testing.T, mode Mode) {
+func diskFull(t *testing.T, mode store.Mode) {
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
 		t.Skipf("cannot mount a tmpfs here (%v): disk-full is not testable on this machine", err)
@@ -40,13 +42,13 @@ func diskFull(t *testing.T, mode Mode) {
 		t.Fatal(err)
 	}
 
-	s, err := Open(context.Background(), Options{Path: filepath.Join(dir, "events.db"), Mode: mode})
+	s, err := store.Open(context.Background(), store.Options{Path: filepath.Join(dir, "events.db"), Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	batch := func(i int) []collector.Event {
-		evs := Events(fmt.Sprintf("d%d", i), 10)
+		evs := storetest.Events(fmt.Sprintf("d%d", i), 10)
 		for j := range evs {
 			evs[j].Payload = json.RawMessage(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)
 		}
@@ -64,7 +66,7 @@ func diskFull(t *testing.T, mode Mode) {
 	if !errors.Is(full, collector.ErrDiskFull) {
 		t.Fatalf("after %d events: err = %v, want ErrDiskFull", acked, full)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != acked {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != acked {
 		t.Errorf("rows = %d, acknowledged = %d", got, acked)
 	}
 	if got := s.Backlog(); got != acked {
@@ -77,7 +79,7 @@ func diskFull(t *testing.T, mode Mode) {
 	if _, err := s.Insert(context.Background(), batch(-1)); err != nil {
 		t.Fatalf("insert after space returned: %v", err)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != acked+10 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != acked+10 {
 		t.Errorf("rows = %d, want %d", got, acked+10)
 	}
 }

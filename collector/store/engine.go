@@ -20,10 +20,14 @@ type Engine struct {
 	// DSN builds the data source name that opens path with c applied to
 	// every pooled connection.
 	DSN func(path string, c ConnConfig) string
-	// Classify reports what kind of failure err is, so the store can retry
+	// classify reports what kind of failure err is, so the store can retry
 	// busy and conflict errors and map the rest to collector sentinels.
-	Classify func(err error) ErrorClass
+	classify func(err error) errorClass
 }
+
+// ReadOnly reports whether err is the engine refusing a write because the
+// connection or the file is read-only (as diagnostics open the buffer).
+func (e *Engine) ReadOnly(err error) bool { return e.classify(err) == classReadOnly }
 
 // ConnConfig is what every connection of the pool is opened with.
 type ConnConfig struct {
@@ -32,17 +36,17 @@ type ConnConfig struct {
 	ReadOnly    bool          // open read-only and refuse writes
 }
 
-// ErrorClass is an engine error's category.
-type ErrorClass int
+// errorClass is an engine error's category.
+type errorClass int
 
 const (
-	ClassOther      ErrorClass = iota
-	ClassBusy                  // lock held elsewhere or snapshot conflict: retry the transaction
-	ClassFull                  // no room on the filesystem (or the engine's size cap)
-	ClassNotDB                 // the file is not a database, or is corrupt
-	ClassReadOnly              // the connection or file refuses writes
-	ClassConstraint            // a constraint refused this statement; the transaction is intact
-	ClassIO                    // an I/O error (a failed read, write or fsync): what is on disk is unknown
+	classOther      errorClass = iota
+	classBusy                  // lock held elsewhere or snapshot conflict: retry the transaction
+	classFull                  // no room on the filesystem (or the engine's size cap)
+	classNotDB                 // the file is not a database, or is corrupt
+	classReadOnly              // the connection or file refuses writes
+	classConstraint            // a constraint refused this statement; the transaction is intact
+	classIO                    // an I/O error (a failed read, write or fsync): what is on disk is unknown
 )
 
 // SQLite is the default engine: SQLite through modernc.org/sqlite, pure Go,
@@ -68,25 +72,25 @@ var SQLite = Engine{
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	},
-	Classify: func(err error) ErrorClass {
+	classify: func(err error) errorClass {
 		var e *sqlite.Error
 		if !errors.As(err, &e) {
-			return ClassOther
+			return classOther
 		}
 		switch e.Code() & 0xff { // primary result code; extended codes carry detail only
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return ClassBusy
+			return classBusy
 		case sqlite3.SQLITE_FULL:
-			return ClassFull
+			return classFull
 		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
-			return ClassNotDB
+			return classNotDB
 		case sqlite3.SQLITE_READONLY:
-			return ClassReadOnly
+			return classReadOnly
 		case sqlite3.SQLITE_CONSTRAINT:
-			return ClassConstraint
+			return classConstraint
 		case sqlite3.SQLITE_IOERR:
-			return ClassIO
+			return classIO
 		}
-		return ClassOther
+		return classOther
 	},
 }

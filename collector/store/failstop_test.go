@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -6,17 +6,18 @@ import (
 	"testing"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
 // TestFailStop: once the storage failed a write (an I/O error; the
 // harness's faultfs test makes a real fsync fail), every later write and
 // backlog read is refused with ErrStorageFailed, Failed is closed, and
-// Close leaves the file alone. The classification of a real SQLite I/O
-// error is ClassIO.
+// Close leaves the file alone.
 func TestFailStop(t *testing.T) {
-	s := MustOpen(t, Options{Mode: Group})
+	s := storetest.MustOpen(t, store.Options{Mode: store.Group})
 	ctx := context.Background()
-	if _, err := s.Insert(ctx, Events("d", 3)); err != nil {
+	if _, err := s.Insert(ctx, storetest.Events("d", 3)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -25,7 +26,7 @@ func TestFailStop(t *testing.T) {
 	default:
 	}
 	cause := errors.New("fsync: disk I/O error")
-	if err := s.failStop(cause); !errors.Is(err, collector.ErrStorageFailed) || !errors.Is(err, cause) {
+	if err := store.FailStop(s, cause); !errors.Is(err, collector.ErrStorageFailed) || !errors.Is(err, cause) {
 		t.Fatalf("failStop = %v", err)
 	}
 	select {
@@ -33,7 +34,7 @@ func TestFailStop(t *testing.T) {
 	default:
 		t.Fatal("Failed not closed")
 	}
-	if _, err := s.Insert(ctx, Events("d", 1)); !errors.Is(err, collector.ErrStorageFailed) {
+	if _, err := s.Insert(ctx, storetest.Events("d", 1)); !errors.Is(err, collector.ErrStorageFailed) {
 		t.Errorf("insert after the failure: %v", err)
 	}
 	if _, err := s.FetchBacklog(ctx, 10); !errors.Is(err, collector.ErrStorageFailed) {
@@ -42,7 +43,7 @@ func TestFailStop(t *testing.T) {
 	if err := s.Write(ctx, nil); !errors.Is(err, collector.ErrStorageFailed) {
 		t.Errorf("write after the failure: %v", err)
 	}
-	if err := s.failStop(errors.New("later")); !errors.Is(err, cause) {
+	if err := store.FailStop(s, errors.New("later")); !errors.Is(err, cause) {
 		t.Errorf("a later failure replaced the first cause: %v", err)
 	}
 	if err := s.Close(); !errors.Is(err, collector.ErrStorageFailed) {

@@ -48,13 +48,16 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("unknown write mode %q (want serialized, concurrent or group)", s)
 }
 
-// Defaults for Options fields left zero.
+// DefaultMaxConns is the pool ceiling unless Options says otherwise (the
+// collector command shows it as its default).
+const DefaultMaxConns = 8
+
+// Defaults for the other Options fields left zero.
 const (
-	DefaultMaxConns       = 8
-	DefaultBusyTimeout    = 200 * time.Millisecond
-	DefaultMaxRetries     = 10
-	DefaultGroupMaxEvents = 4096
-	DefaultGroupQueue     = 4096
+	defaultBusyTimeout    = 200 * time.Millisecond
+	defaultMaxRetries     = 10
+	defaultGroupMaxEvents = 4096
+	defaultGroupQueue     = 4096
 )
 
 // Options configure Open.
@@ -94,16 +97,16 @@ func (o Options) withDefaults() Options {
 		o.MaxConns = DefaultMaxConns
 	}
 	if o.BusyTimeout <= 0 {
-		o.BusyTimeout = DefaultBusyTimeout
+		o.BusyTimeout = defaultBusyTimeout
 	}
 	if o.MaxRetries <= 0 {
-		o.MaxRetries = DefaultMaxRetries
+		o.MaxRetries = defaultMaxRetries
 	}
 	if o.GroupMaxEvents <= 0 {
-		o.GroupMaxEvents = DefaultGroupMaxEvents
+		o.GroupMaxEvents = defaultGroupMaxEvents
 	}
 	if o.GroupQueue <= 0 {
-		o.GroupQueue = DefaultGroupQueue
+		o.GroupQueue = defaultGroupQueue
 	}
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
@@ -363,14 +366,14 @@ func (s *Store) classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	switch s.engine.Classify(err) {
-	case ClassBusy:
+	switch s.engine.classify(err) {
+	case classBusy:
 		return fmt.Errorf("%w: %w", collector.ErrBusy, err)
-	case ClassFull:
+	case classFull:
 		return fmt.Errorf("%w: %w", collector.ErrDiskFull, err)
-	case ClassNotDB:
+	case classNotDB:
 		return fmt.Errorf("not a usable SQLite database (refusing to touch it): %w", err)
-	case ClassIO:
+	case classIO:
 		return s.failStop(err)
 	}
 	return err

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -8,80 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
+	"edgecollector/internal/storetest"
 )
 
-// MustOpen opens a store on a fresh file in a temp dir and closes it at the end.
-func MustOpen(tb testing.TB, o Options) *Store {
-	tb.Helper()
-	if o.Path == "" {
-		o.Path = filepath.Join(tb.TempDir(), "events.db")
-	}
-	s, err := Open(context.Background(), o)
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-// Events returns n valid events for device dev.
-func Events(dev string, n int) []collector.Event {
-	evs := make([]collector.Event, n)
-	for i := range evs {
-		evs[i] = collector.Event{DeviceID: dev, Kind: "telemetry", TS: int64(1_700_000_000_000 + i),
-			Payload: json.RawMessage(fmt.Sprintf(`{"seq":%d}`, i))}
-	}
-	return evs
-}
-
-func count(tb testing.TB, db *sql.DB, query string, args ...any) int64 {
-	tb.Helper()
-	var n int64
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
-		tb.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
-
-// forModes runs f once per write mode.
-func forModes(t *testing.T, f func(t *testing.T, mode Mode)) {
-	for _, m := range Modes {
-		t.Run(string(m), func(t *testing.T) { t.Parallel(); f(t, m) })
-	}
-}
-
-// holdWriteLock takes the database's write lock from a separate connection
-// and keeps it until release is called: the deterministic conflict.
-func holdWriteLock(t *testing.T, path string) (release func()) {
-	t.Helper()
-	db, err := sql.Open("sqlite", SQLite.DSN(path, ConnConfig{BusyTimeout: time.Second, Synchronous: "FULL"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := db.Begin() // BEGIN IMMEDIATE: the write lock, now
-	if err != nil {
-		t.Fatalf("hold write lock: %v", err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			tx.Rollback()
-			db.Close()
-		})
-	}
-	t.Cleanup(release)
-	return release
-}
-
 func TestOpenSetsDurablePragmas(t *testing.T) {
-	s := MustOpen(t, Options{Mode: Concurrent})
+	s := storetest.MustOpen(t, store.Options{Mode: store.Concurrent})
 	var journal string
 	var sync int
 	if err := s.DB().QueryRow(`PRAGMA journal_mode`).Scan(&journal); err != nil {
@@ -99,10 +37,10 @@ func TestOpenSetsDurablePragmas(t *testing.T) {
 }
 
 func TestInsertReopenNeverReusesIDs(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		path := filepath.Join(t.TempDir(), "events.db")
-		s := MustOpen(t, Options{Path: path, Mode: mode})
-		ids, err := s.Insert(context.Background(), Events("d1", 5))
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		path := storetest.Path(t)
+		s := storetest.MustOpen(t, store.Options{Path: path, Mode: mode})
+		ids, err := s.Insert(context.Background(), storetest.Events("d1", 5))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,18 +56,18 @@ func TestInsertReopenNeverReusesIDs(t *testing.T) {
 		if _, err := s.Purge(context.Background(), time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Insert(context.Background(), Events("d1", 2)); err != nil {
+		if _, err := s.Insert(context.Background(), storetest.Events("d1", 2)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 
-		s2 := MustOpen(t, Options{Path: path, Mode: mode})
+		s2 := storetest.MustOpen(t, store.Options{Path: path, Mode: mode})
 		if got, want := s2.Backlog(), int64(2); got != want {
 			t.Errorf("backlog after reopen = %d, want %d", got, want)
 		}
-		ids2, err := s2.Insert(context.Background(), Events("d2", 1))
+		ids2, err := s2.Insert(context.Background(), storetest.Events("d2", 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +81,7 @@ func TestInsertReopenNeverReusesIDs(t *testing.T) {
 }
 
 func TestBoundParametersStoreHostileTextVerbatim(t *testing.T) {
-	s := MustOpen(t, Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	hostile := `'); DROP TABLE events; --`
 	e := collector.Event{DeviceID: hostile, Kind: `it's "quoted"`, TS: 1,
 		Payload: json.RawMessage(`{"sql":"'); DROP TABLE events; --","u":"\u00e9 ☃ 💥"}`)}
@@ -160,7 +98,7 @@ func TestBoundParametersStoreHostileTextVerbatim(t *testing.T) {
 }
 
 func TestBacklogScanUsesIndex(t *testing.T) {
-	s := MustOpen(t, Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	rows, err := s.DB().Query(`EXPLAIN QUERY PLAN SELECT id, device_id, kind, payload_json, ts FROM events
 		 WHERE uploaded_at IS NULL ORDER BY id LIMIT 10`)
 	if err != nil {
@@ -182,47 +120,47 @@ func TestBacklogScanUsesIndex(t *testing.T) {
 }
 
 func TestIndexedAddsDeviceIndex(t *testing.T) {
-	s := MustOpen(t, Options{Indexed: true})
-	if got := count(t, s.DB(), `SELECT count(*) FROM sqlite_master WHERE type='index' AND name='events_device'`); got != 1 {
+	s := storetest.MustOpen(t, store.Options{Indexed: true})
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM sqlite_master WHERE type='index' AND name='events_device'`); got != 1 {
 		t.Errorf("events_device index count = %d, want 1", got)
 	}
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.db")
-	s := MustOpen(t, Options{Path: path})
+	path := storetest.Path(t)
+	s := storetest.MustOpen(t, store.Options{Path: path})
 	if _, err := s.DB().Exec(`PRAGMA user_version = 99`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err := Open(context.Background(), Options{Path: path})
+	_, err := store.Open(context.Background(), store.Options{Path: path})
 	if err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("open of a newer schema: err = %v, want a refusal", err)
 	}
 }
 
 func TestCommitCapRefusesOversizedRequest(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode, MaxCommitBytes: 4096})
-		_, err := s.Insert(context.Background(), Events("d", 200)) // ~60 bytes each
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode, MaxCommitBytes: 4096})
+		_, err := s.Insert(context.Background(), storetest.Events("d", 200)) // ~60 bytes each
 		if !errors.Is(err, collector.ErrCommitTooLarge) {
 			t.Fatalf("err = %v, want ErrCommitTooLarge", err)
 		}
-		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
 			t.Errorf("events stored after refused request = %d, want 0", got)
 		}
-		if _, err := s.Insert(context.Background(), Events("d", 10)); err != nil {
+		if _, err := s.Insert(context.Background(), storetest.Events("d", 10)); err != nil {
 			t.Errorf("request under the cap: %v", err)
 		}
 	})
 }
 
 func TestCheckpointSplitsUnderCap(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode, MaxCommitBytes: 4096})
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode, MaxCommitBytes: 4096})
 		ctx := context.Background()
 		for i := 0; i < 20; i++ {
-			if _, err := s.Insert(ctx, Events(fmt.Sprintf("dev-%d", i%7), 10)); err != nil {
+			if _, err := s.Insert(ctx, storetest.Events(fmt.Sprintf("dev-%d", i%7), 10)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -240,7 +178,7 @@ func TestCheckpointSplitsUnderCap(t *testing.T) {
 		if got, want := st.Uploaded, int64(200); got != want {
 			t.Errorf("uploaded = %d, want %d", got, want)
 		}
-		if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE uploaded_at IS NULL`); got != 0 {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE uploaded_at IS NULL`); got != 0 {
 			t.Errorf("unmarked after checkpoint = %d, want 0", got)
 		}
 		if got, want := st.Devices, int64(7); got != want {
@@ -257,13 +195,13 @@ func TestCheckpointSplitsUnderCap(t *testing.T) {
 }
 
 func TestConflictIsRetried(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		path := filepath.Join(t.TempDir(), "events.db")
-		s := MustOpen(t, Options{Path: path, Mode: mode, BusyTimeout: 20 * time.Millisecond, MaxRetries: 50})
-		release := holdWriteLock(t, path)
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		path := storetest.Path(t)
+		s := storetest.MustOpen(t, store.Options{Path: path, Mode: mode, BusyTimeout: 20 * time.Millisecond, MaxRetries: 50})
+		release := storetest.HoldWriteLock(t, path)
 		done := make(chan error, 1)
 		go func() {
-			_, err := s.Insert(context.Background(), Events("d", 3))
+			_, err := s.Insert(context.Background(), storetest.Events("d", 3))
 			done <- err
 		}()
 		// The lock is held for longer than the engine waits: the store must
@@ -280,18 +218,18 @@ func TestConflictIsRetried(t *testing.T) {
 		if st.Retries < 2 || st.Conflicts < st.Retries {
 			t.Errorf("retries = %d, conflicts = %d; want >= 2 and conflicts >= retries", st.Retries, st.Conflicts)
 		}
-		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 3 {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 3 {
 			t.Errorf("events = %d, want 3", got)
 		}
 	})
 }
 
 func TestRetryBudgetExhausted(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		path := filepath.Join(t.TempDir(), "events.db")
-		s := MustOpen(t, Options{Path: path, Mode: mode, BusyTimeout: 5 * time.Millisecond, MaxRetries: 3})
-		release := holdWriteLock(t, path)
-		_, err := s.Insert(context.Background(), Events("d", 2))
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		path := storetest.Path(t)
+		s := storetest.MustOpen(t, store.Options{Path: path, Mode: mode, BusyTimeout: 5 * time.Millisecond, MaxRetries: 3})
+		release := storetest.HoldWriteLock(t, path)
+		_, err := s.Insert(context.Background(), storetest.Events("d", 2))
 		release()
 		if !errors.Is(err, collector.ErrBusy) {
 			t.Fatalf("err = %v, want ErrBusy", err)
@@ -299,7 +237,7 @@ func TestRetryBudgetExhausted(t *testing.T) {
 		if got, want := s.Stats().RetriesExhausted, int64(1); got != want {
 			t.Errorf("retries exhausted = %d, want %d", got, want)
 		}
-		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
 			t.Errorf("events stored by a failed request = %d, want 0", got)
 		}
 		if got := s.Backlog(); got != 0 {
@@ -309,8 +247,8 @@ func TestRetryBudgetExhausted(t *testing.T) {
 }
 
 func TestManyWritersNothingDropped(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode})
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode})
 		const writers, requests = 16, 25
 		var mu sync.Mutex
 		acked := map[int64]string{} // id -> payload
@@ -322,7 +260,7 @@ func TestManyWritersNothingDropped(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for r := 0; r < requests; r++ {
-					evs := Events(fmt.Sprintf("w%d", w), 1+r%4)
+					evs := storetest.Events(fmt.Sprintf("w%d", w), 1+r%4)
 					for i := range evs {
 						evs[i].Payload = json.RawMessage(fmt.Sprintf(`{"w":%d,"r":%d,"i":%d}`, w, r, i))
 					}
@@ -348,7 +286,7 @@ func TestManyWritersNothingDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := int64(len(acked))
-		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != want {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != want {
 			t.Errorf("rows = %d, acknowledged = %d", got, want)
 		}
 		// Each acknowledged id holds exactly the event it was acknowledged for.
@@ -366,24 +304,23 @@ func TestManyWritersNothingDropped(t *testing.T) {
 }
 
 func TestGroupBadRequestFailsAlone(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.db")
-	s := MustOpen(t, Options{Path: path, Mode: Group})
-	c := s.w.(*committer)
+	path := storetest.Path(t)
+	s := storetest.MustOpen(t, store.Options{Path: path, Mode: store.Group})
 	ctx := context.Background()
 
 	// Hold the lock so the committer is stuck on a first request while the
 	// next three queue up; they then commit as one group.
-	release := holdWriteLock(t, path)
+	release := storetest.HoldWriteLock(t, path)
 	results := make(chan error, 4)
 	insert := func(evs []collector.Event) { _, err := s.Insert(ctx, evs); results <- err }
-	go insert(Events("first", 1))
+	go insert(storetest.Events("first", 1))
 	waitFor(t, func() bool { return s.Stats().Conflicts > 0 })
-	bad := Events("bad", 3)
+	bad := storetest.Events("bad", 3)
 	bad[1].Payload = json.RawMessage(`{not json`) // the schema's CHECK refuses it
-	go insert(Events("good-a", 2))
+	go insert(storetest.Events("good-a", 2))
 	go insert(bad)
-	go insert(Events("good-b", 1))
-	waitFor(t, func() bool { return len(c.queue) == 3 })
+	go insert(storetest.Events("good-b", 1))
+	waitFor(t, func() bool { return store.Queued(s) == 3 })
 	release()
 
 	var failed int
@@ -395,10 +332,10 @@ func TestGroupBadRequestFailsAlone(t *testing.T) {
 	if failed != 1 {
 		t.Errorf("failed requests = %d, want exactly 1 (the bad one)", failed)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE device_id = 'bad'`); got != 0 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE device_id = 'bad'`); got != 0 {
 		t.Errorf("events of the failed request stored = %d, want 0 (all or nothing)", got)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 4 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 4 {
 		t.Errorf("events stored = %d, want 4", got)
 	}
 	if got := s.Stats().Commits; got != 2 {
@@ -407,15 +344,15 @@ func TestGroupBadRequestFailsAlone(t *testing.T) {
 }
 
 func TestSerializedAndConcurrentRequestIsAtomic(t *testing.T) {
-	for _, mode := range []Mode{Serialized, Concurrent} {
+	for _, mode := range []store.Mode{store.Serialized, store.Concurrent} {
 		t.Run(string(mode), func(t *testing.T) {
-			s := MustOpen(t, Options{Mode: mode})
-			bad := Events("bad", 3)
+			s := storetest.MustOpen(t, store.Options{Mode: mode})
+			bad := storetest.Events("bad", 3)
 			bad[2].Payload = json.RawMessage(`{not json`)
 			if _, err := s.Insert(context.Background(), bad); err == nil {
 				t.Fatal("insert of a request with an invalid payload succeeded")
 			}
-			if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
+			if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 0 {
 				t.Errorf("events stored = %d, want 0", got)
 			}
 		})
@@ -423,9 +360,9 @@ func TestSerializedAndConcurrentRequestIsAtomic(t *testing.T) {
 }
 
 func TestPurgeKeepsBacklogAndRecent(t *testing.T) {
-	s := MustOpen(t, Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	ctx := context.Background()
-	if _, err := s.Insert(ctx, Events("d", 1200)[:1000]); err != nil {
+	if _, err := s.Insert(ctx, storetest.Events("d", 1200)[:1000]); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := s.FetchBacklog(ctx, 700)
@@ -442,7 +379,7 @@ func TestPurgeKeepsBacklogAndRecent(t *testing.T) {
 	if n != 600 {
 		t.Errorf("purged = %d, want 600 (only old uploaded events, in several transactions)", n)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 400 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 400 {
 		t.Errorf("left = %d, want 400 (100 recent uploaded + 300 backlog)", got)
 	}
 	if got := s.Backlog(); got != 300 {
@@ -451,19 +388,19 @@ func TestPurgeKeepsBacklogAndRecent(t *testing.T) {
 }
 
 func TestClosedStoreRefusesWrites(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode})
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode})
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Insert(context.Background(), Events("d", 1)); !errors.Is(err, collector.ErrClosed) {
+		if _, err := s.Insert(context.Background(), storetest.Events("d", 1)); !errors.Is(err, collector.ErrClosed) {
 			t.Errorf("insert after close: err = %v, want ErrClosed", err)
 		}
 	})
 }
 
 func TestRecordRun(t *testing.T) {
-	s := MustOpen(t, Options{MaxCommitBytes: 4096})
+	s := storetest.MustOpen(t, store.Options{MaxCommitBytes: 4096})
 	long := strings.Repeat("x", 10_000) // truncated so the row fits the cap
 	for _, status := range []string{collector.RunOK, collector.RunFailed, collector.RunRejected} {
 		if err := s.RecordRun(context.Background(), collector.UploadRun{
@@ -472,7 +409,7 @@ func TestRecordRun(t *testing.T) {
 			t.Fatalf("record %s run: %v", status, err)
 		}
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM upload_runs WHERE length(error) <= 1024`); got != 3 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM upload_runs WHERE length(error) <= 1024`); got != 3 {
 		t.Errorf("audit rows = %d, want 3", got)
 	}
 }
@@ -489,11 +426,11 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestOneConnStillReads(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode, MaxConns: 1})
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode, MaxConns: 1})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := s.Insert(ctx, Events("d", 2)); err != nil {
+		if _, err := s.Insert(ctx, storetest.Events("d", 2)); err != nil {
 			t.Fatal(err)
 		}
 		evs, err := s.FetchBacklog(ctx, 10)
@@ -507,12 +444,12 @@ func TestOneConnStillReads(t *testing.T) {
 }
 
 func TestOpenRefusesNonDatabaseAndLeavesItAlone(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.db")
+	path := storetest.Path(t)
 	junk := []byte("not a database, only text that is long enough to fill a header of sorts....")
 	if err := os.WriteFile(path, junk, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), Options{Path: path})
+	_, err := store.Open(context.Background(), store.Options{Path: path})
 	if err == nil || !strings.Contains(err.Error(), "not a usable SQLite database") {
 		t.Fatalf("open of a text file: err = %v", err)
 	}
@@ -522,10 +459,10 @@ func TestOpenRefusesNonDatabaseAndLeavesItAlone(t *testing.T) {
 }
 
 func TestLargeRequestIDsMatchRows(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode})
-		s.Insert(context.Background(), Events("warm", 3)) // ids need not start at 1
-		evs := Events("d", 64+64+8+1)                     // every statement size, and several of one
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode})
+		s.Insert(context.Background(), storetest.Events("warm", 3)) // ids need not start at 1
+		evs := storetest.Events("d", 64+64+8+1)                     // every statement size, and several of one
 		ids, err := s.Insert(context.Background(), evs)
 		if err != nil {
 			t.Fatal(err)
@@ -541,10 +478,10 @@ func TestLargeRequestIDsMatchRows(t *testing.T) {
 }
 
 func TestWriteGoesThroughEveryMode(t *testing.T) {
-	forModes(t, func(t *testing.T, mode Mode) {
-		s := MustOpen(t, Options{Mode: mode})
+	storetest.ForModes(t, func(t *testing.T, mode store.Mode) {
+		s := storetest.MustOpen(t, store.Options{Mode: mode})
 		ctx := context.Background()
-		ids, _ := s.Insert(ctx, Events("d", 4))
+		ids, _ := s.Insert(ctx, storetest.Events("d", 4))
 		bump := func(id int64) func(context.Context, *sql.Tx) error {
 			return func(ctx context.Context, tx *sql.Tx) error {
 				_, err := tx.ExecContext(ctx, `UPDATE events SET ts = ts + 1000 WHERE id = ?`, id)
@@ -557,7 +494,7 @@ func TestWriteGoesThroughEveryMode(t *testing.T) {
 			go func() { defer wg.Done(); s.Write(ctx, bump(id)) }()
 		}
 		wg.Wait()
-		if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE ts >= 1700000001000`); got != 4 {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE ts >= 1700000001000`); got != 4 {
 			t.Errorf("rows updated through Write = %d, want 4", got)
 		}
 		oops := errors.New("oops")
@@ -568,22 +505,21 @@ func TestWriteGoesThroughEveryMode(t *testing.T) {
 		if !errors.Is(err, oops) {
 			t.Errorf("Write = %v, want the fn's error", err)
 		}
-		if got := count(t, s.DB(), `SELECT count(*) FROM events`); got != 4 {
+		if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events`); got != 4 {
 			t.Errorf("rows after a failed Write = %d, want 4 (rolled back)", got)
 		}
 	})
 }
 
 func TestGroupCommitsWritesWithInserts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.db")
-	s := MustOpen(t, Options{Path: path, Mode: Group})
-	c := s.w.(*committer)
+	path := storetest.Path(t)
+	s := storetest.MustOpen(t, store.Options{Path: path, Mode: store.Group})
 	ctx := context.Background()
-	ids, _ := s.Insert(ctx, Events("seed", 2))
+	ids, _ := s.Insert(ctx, storetest.Events("seed", 2))
 
-	release := holdWriteLock(t, path)
+	release := storetest.HoldWriteLock(t, path)
 	results := make(chan error, 5)
-	go func() { _, err := s.Insert(ctx, Events("first", 1)); results <- err }()
+	go func() { _, err := s.Insert(ctx, storetest.Events("first", 1)); results <- err }()
 	waitFor(t, func() bool { return s.Stats().Conflicts > 0 })
 	update := func(id int64) {
 		results <- s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -601,8 +537,8 @@ func TestGroupCommitsWritesWithInserts(t *testing.T) {
 		})
 	}()
 	go update(ids[1])
-	go func() { _, err := s.Insert(ctx, Events("last", 2)); results <- err }()
-	waitFor(t, func() bool { return len(c.queue) == 4 })
+	go func() { _, err := s.Insert(ctx, storetest.Events("last", 2)); results <- err }()
+	waitFor(t, func() bool { return store.Queued(s) == 4 })
 	release()
 
 	var failed int
@@ -614,10 +550,10 @@ func TestGroupCommitsWritesWithInserts(t *testing.T) {
 	if failed != 1 {
 		t.Errorf("failed = %d, want 1 (the write that returned an error)", failed)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE kind = 'updated'`); got != 2 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE kind = 'updated'`); got != 2 {
 		t.Errorf("updated rows = %d, want 2", got)
 	}
-	if got := count(t, s.DB(), `SELECT count(*) FROM events WHERE kind = 'lost'`); got != 0 {
+	if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE kind = 'lost'`); got != 0 {
 		t.Errorf("rows changed by the failed write = %d, want 0", got)
 	}
 	if got := s.Stats().Commits; got != 3 {

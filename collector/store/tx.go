@@ -154,7 +154,7 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 		if err == nil {
 			return nil
 		}
-		if s.engine.Classify(err) != ClassBusy {
+		if s.engine.classify(err) != classBusy {
 			return s.classify(err)
 		}
 		s.stats.conflicts.Add(1)
@@ -177,7 +177,7 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 // requestLocal reports whether err failed only the request that caused it,
 // leaving the surrounding group transaction usable.
 func (s *Store) requestLocal(err error) bool {
-	return errors.Is(err, collector.ErrCommitTooLarge) || s.engine.Classify(err) == ClassConstraint
+	return errors.Is(err, collector.ErrCommitTooLarge) || s.engine.classify(err) == classConstraint
 }
 
 // writeLocal reports whether a Write's error failed only that write: an
@@ -187,8 +187,8 @@ func (s *Store) writeLocal(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	switch s.engine.Classify(err) {
-	case ClassBusy, ClassFull, ClassNotDB, ClassReadOnly:
+	switch s.engine.classify(err) {
+	case classBusy, classFull, classNotDB, classReadOnly:
 		return false
 	}
 	return true

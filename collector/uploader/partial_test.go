@@ -4,48 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 
 	"edgecollector/collector"
 	"edgecollector/collector/store"
+	"edgecollector/internal/sinktest"
+	"edgecollector/internal/storetest"
 )
-
-// perEvent is a sink that answers event by event, as one with a publish ack
-// per event does: it says which ids it took, which it refused for good, and
-// leaves the others (the "lost ack" ones) for a later cycle.
-type perEvent struct {
-	mu      sync.Mutex
-	lose    map[int64]bool // not acknowledged this time (retryable)
-	refuse  map[int64]bool // refused for good
-	taken   []int64
-	unnamed bool // name no event at all and give no reason: a buggy sink
-}
-
-func (p *perEvent) Ship(_ context.Context, _ string, events []collector.Event) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.unnamed {
-		return &collector.PartialError{}
-	}
-	pe := &collector.PartialError{}
-	for _, e := range events {
-		switch {
-		case p.refuse[e.ID]:
-			pe.Rejected = append(pe.Rejected, e.ID)
-			pe.RejectErr = errors.New("message too large")
-		case p.lose[e.ID]:
-			pe.Err = errors.New("ack timed out")
-		default:
-			pe.Delivered = append(pe.Delivered, e.ID)
-			p.taken = append(p.taken, e.ID)
-		}
-	}
-	if pe.Err == nil && len(pe.Rejected) == 0 {
-		return nil
-	}
-	return pe
-}
 
 func backlogIDs(t *testing.T, s *store.Store) []int64 {
 	t.Helper()
@@ -64,9 +29,13 @@ func backlogIDs(t *testing.T, s *store.Store) []int64 {
 }
 
 func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 10)
-	sink := &perEvent{lose: map[int64]bool{ids[2]: true, ids[7]: true}, refuse: map[int64]bool{ids[4]: true}}
+	// The sink answers event by event, as one with a publish ack per event
+	// does: it takes most, refuses one for good and loses two acks.
+	sink := &sinktest.Sink{PerEvent: true}
+	sink.Reject(ids[4])
+	sink.Lose(ids[2], ids[7])
 	u := New(s, sink, Options{CollectorID: "edge-1"})
 
 	n, err := u.Sync(context.Background())
@@ -98,14 +67,12 @@ func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {
 	}
 
 	// The acks come back: the next cycle ships exactly the two left.
-	sink.mu.Lock()
-	sink.lose = nil
-	sink.taken = nil
-	sink.mu.Unlock()
+	sink.Lose()
+	before := len(sink.IDs())
 	if n, err := u.Sync(context.Background()); err != nil || n != 2 {
 		t.Fatalf("second sync = %d, %v; want 2, nil", n, err)
 	}
-	if got, want := sink.taken, []int64{ids[2], ids[7]}; !slices.Equal(got, want) {
+	if got, want := sink.IDs()[before:], []int64{ids[2], ids[7]}; !slices.Equal(got, want) {
 		t.Errorf("re-shipped %v, want %v (nothing acknowledged before)", got, want)
 	}
 	if !u.Health().Healthy || s.Backlog() != 0 {
@@ -116,9 +83,11 @@ func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {
 // A sink that returns a PartialError naming nothing and giving no reason
 // must not lose the batch: every event stays, and the cycle fails.
 func TestPartialErrorNamingNothingKeepsTheBatch(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	insert(t, s, 4)
-	u := New(s, &perEvent{unnamed: true}, Options{CollectorID: "edge-1"})
+	sink := &sinktest.Sink{PerEvent: true}
+	sink.Fail(&collector.PartialError{}) // a buggy sink: it names no event and gives no reason
+	u := New(s, sink, Options{CollectorID: "edge-1"})
 	if n, err := u.Sync(context.Background()); err == nil || n != 0 {
 		t.Fatalf("sync = %d, %v; want 0 and an error", n, err)
 	}
@@ -130,9 +99,13 @@ func TestPartialErrorNamingNothingKeepsTheBatch(t *testing.T) {
 // Bisection of a batch rejected as a whole stops at a retryable failure:
 // what was delivered before it is marked, the rest stays.
 func TestBisectionStopsAtRetryableFailure(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 8)
-	sink := &flipSink{poison: ids[6], failFrom: 3}
+	// The sink refuses any batch holding the poison event, and from its
+	// fourth call on fails as if the upstream went away.
+	sink := &sinktest.Sink{}
+	sink.Reject(ids[6])
+	sink.FailAfter(3, errors.New("upstream down"))
 	u := New(s, sink, Options{CollectorID: "edge-1"})
 	if _, err := u.Sync(context.Background()); err == nil {
 		t.Fatal("sync succeeded; want the retryable failure")
@@ -141,25 +114,4 @@ func TestBisectionStopsAtRetryableFailure(t *testing.T) {
 	if got, want := backlogIDs(t, s), ids[4:]; !slices.Equal(got, want) {
 		t.Errorf("backlog = %v, want %v", got, want)
 	}
-}
-
-// flipSink rejects any batch holding poison, and from call failFrom on
-// fails every call as if the upstream went away.
-type flipSink struct {
-	poison   int64
-	failFrom int
-	calls    int
-}
-
-func (f *flipSink) Ship(_ context.Context, _ string, events []collector.Event) error {
-	f.calls++
-	if f.calls > f.failFrom {
-		return errors.New("upstream down")
-	}
-	for _, e := range events {
-		if e.ID == f.poison {
-			return collector.ErrRejected
-		}
-	}
-	return nil
 }

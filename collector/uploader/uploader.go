@@ -25,9 +25,13 @@ const (
 	DefaultInterval   = time.Second
 	DefaultBatch      = 1000
 	DefaultMaxBackoff = 30 * time.Second
-	DefaultRetention  = 24 * time.Hour
-	DefaultPurgeEvery = time.Minute
+	defaultPurgeEvery = time.Minute
 )
+
+// DefaultRetention is the retention the collector command starts with. It
+// is not applied to a zero Options.Retention: zero keeps events forever, as
+// a library must not delete what it was not told to.
+const DefaultRetention = 24 * time.Hour
 
 // Options configure an Uploader.
 type Options struct {
@@ -39,7 +43,8 @@ type Options struct {
 	// MaxBackoff caps the wait after consecutive failures (which starts at
 	// Interval and doubles, with jitter).
 	MaxBackoff time.Duration
-	// Retention: uploaded events older than this are purged. Negative: never.
+	// Retention: uploaded events older than this are purged every
+	// PurgeEvery. Zero (or negative) keeps them forever.
 	Retention  time.Duration
 	PurgeEvery time.Duration
 	Logger     *slog.Logger
@@ -55,11 +60,8 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
-	if o.Retention == 0 {
-		o.Retention = DefaultRetention
-	}
 	if o.PurgeEvery <= 0 {
-		o.PurgeEvery = DefaultPurgeEvery
+		o.PurgeEvery = defaultPurgeEvery
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

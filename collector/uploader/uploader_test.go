@@ -2,85 +2,20 @@ package uploader
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"edgecollector/collector"
 	"edgecollector/collector/store"
+	"edgecollector/internal/sinktest"
+	"edgecollector/internal/storetest"
 )
 
-// recorder is a sink at the service boundary: it records what it is sent
-// and can be told to fail or to reject particular events for good.
-type recorder struct {
-	mu       sync.Mutex
-	got      []collector.Event
-	calls    int
-	fail     error
-	rejectID map[int64]bool
-}
-
-func (r *recorder) Ship(_ context.Context, collectorID string, events []collector.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if collectorID != "edge-1" {
-		return fmt.Errorf("collector id %q not passed through", collectorID)
-	}
-	if r.fail != nil {
-		return r.fail
-	}
-	for _, e := range events {
-		if r.rejectID[e.ID] {
-			return fmt.Errorf("bad event %d: %w", e.ID, collector.ErrRejected)
-		}
-	}
-	r.got = append(r.got, events...)
-	return nil
-}
-
-func (r *recorder) ids() []int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ids := make([]int64, len(r.got))
-	for i, e := range r.got {
-		ids[i] = e.ID
-	}
-	return ids
-}
-
-func (r *recorder) setFail(err error) { r.mu.Lock(); r.fail = err; r.mu.Unlock() }
-
-func newStore(t *testing.T, o store.Options) *store.Store {
-	t.Helper()
-	o.Path = filepath.Join(t.TempDir(), "events.db")
-	s, err := store.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
+// insert commits n single-event requests from three devices.
 func insert(t *testing.T, s *store.Store, n int) []int64 {
 	t.Helper()
-	var ids []int64
-	for i := 0; i < n; i++ {
-		got, err := s.Insert(context.Background(), []collector.Event{{
-			DeviceID: fmt.Sprintf("dev-%d", i%3), Kind: "telemetry", TS: int64(i + 1),
-			Payload: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, got...)
-	}
-	return ids
+	return storetest.MustInsertEach(t, s, storetest.Fleet(3, n))
 }
 
 func runs(t *testing.T, s *store.Store) map[string]int {
@@ -101,14 +36,14 @@ func runs(t *testing.T, s *store.Store) map[string]int {
 }
 
 func TestDrainShipsEverythingInOrderAndAudits(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 45)
-	sink := &recorder{}
+	sink := &sinktest.Sink{Collector: "edge-1"}
 	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 20})
 	if err := u.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := sink.ids(); !slices.Equal(got, ids) {
+	if got := sink.IDs(); !slices.Equal(got, ids) {
 		t.Errorf("shipped %v, want %v", got, ids)
 	}
 	if got := s.Backlog(); got != 0 {
@@ -123,9 +58,10 @@ func TestDrainShipsEverythingInOrderAndAudits(t *testing.T) {
 }
 
 func TestFailureKeepsBacklogThenRecovers(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	insert(t, s, 5)
-	sink := &recorder{fail: errors.New("upstream down")}
+	sink := &sinktest.Sink{Collector: "edge-1"}
+	sink.Fail(errors.New("upstream down"))
 	u := New(s, sink, Options{CollectorID: "edge-1"})
 
 	for i := 0; i < 2; i++ {
@@ -144,7 +80,7 @@ func TestFailureKeepsBacklogThenRecovers(t *testing.T) {
 		t.Errorf("failed audit rows = %d, want 2", got)
 	}
 
-	sink.setFail(nil)
+	sink.Fail(nil)
 	if n, err := u.Sync(context.Background()); err != nil || n != 5 {
 		t.Fatalf("sync after recovery = %d, %v", n, err)
 	}
@@ -157,17 +93,18 @@ func TestFailureKeepsBacklogThenRecovers(t *testing.T) {
 }
 
 func TestPermanentRejectionDoesNotBlockTheBuffer(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 16)
 	poison := ids[5]
-	sink := &recorder{rejectID: map[int64]bool{poison: true}}
+	sink := &sinktest.Sink{Collector: "edge-1"}
+	sink.Reject(poison)
 	u := New(s, sink, Options{CollectorID: "edge-1"})
 
 	if _, err := u.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return id == poison })
-	got := sink.ids()
+	got := sink.IDs()
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("delivered %v, want every event but the poison one %d", got, poison)
@@ -188,9 +125,9 @@ func TestPermanentRejectionDoesNotBlockTheBuffer(t *testing.T) {
 }
 
 func TestBackgroundLoopKeepsUpAndStopDrains(t *testing.T) {
-	s := newStore(t, store.Options{})
+	s := storetest.MustOpen(t, store.Options{})
 	insert(t, s, 35)
-	sink := &recorder{}
+	sink := &sinktest.Sink{Collector: "edge-1"}
 	// An interval of an hour: only "a full batch means go again" can drain
 	// 35 events in batches of 10.
 	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 10, Interval: time.Hour, MaxBackoff: time.Hour})
@@ -209,15 +146,15 @@ func TestBackgroundLoopKeepsUpAndStopDrains(t *testing.T) {
 	if err := u.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(sink.ids()); got != 42 {
+	if got := len(sink.IDs()); got != 42 {
 		t.Errorf("shipped = %d, want 42", got)
 	}
 }
 
 func TestChunkedCheckpointUnderCap(t *testing.T) {
-	s := newStore(t, store.Options{MaxCommitBytes: 4096})
+	s := storetest.MustOpen(t, store.Options{MaxCommitBytes: 4096})
 	insert(t, s, 300)
-	sink := &recorder{}
+	sink := &sinktest.Sink{Collector: "edge-1"}
 	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 200})
 	if err := u.Drain(context.Background()); err != nil {
 		t.Fatal(err)
@@ -253,5 +190,44 @@ func TestBackoffDoublesWithJitterUpToCap(t *testing.T) {
 				t.Errorf("failures=%d: backoff %v outside [%v, %v]", tc.failures, d, tc.lo, tc.hi)
 			}
 		}
+	}
+}
+
+// Retention zero keeps uploaded events forever; a positive retention purges
+// those uploaded longer ago than it.
+func TestRetentionZeroKeepsForever(t *testing.T) {
+	for _, tc := range []struct {
+		retention time.Duration
+		kept      int64
+	}{
+		{0, 5},         // keep forever
+		{time.Hour, 0}, // uploaded 48h ago: purged
+	} {
+		t.Run(tc.retention.String(), func(t *testing.T) {
+			s := storetest.MustOpen(t, store.Options{})
+			old := storetest.Events("old", 5)
+			storetest.MustInsert(t, s, old)
+			if err := s.Checkpoint(context.Background(), old, time.Now().Add(-48*time.Hour), nil); err != nil {
+				t.Fatal(err)
+			}
+			insert(t, s, 2)
+			// Batch 1: the loop's second cycle starts only after the first
+			// one's purge has run.
+			u := New(s, &sinktest.Sink{}, Options{Batch: 1, Interval: time.Millisecond, Retention: tc.retention})
+			u.Start(context.Background())
+			deadline := time.Now().Add(10 * time.Second)
+			for u.Stats().Cycles < 2 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if err := u.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if u.Stats().Cycles < 2 {
+				t.Fatalf("cycles = %d after 10s, want 2", u.Stats().Cycles)
+			}
+			if got := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE device_id = 'old'`); got != tc.kept {
+				t.Errorf("old uploaded events left = %d, want %d", got, tc.kept)
+			}
+		})
 	}
 }

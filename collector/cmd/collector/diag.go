@@ -96,19 +96,24 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	return writeStats(stdout, st, format)
+}
+
+// writeStats prints st as a table for people or as JSON for tools.
+func writeStats(w io.Writer, st *diag.Stats, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	return writeStats(stdout, st)
-}
-
-func writeStats(w io.Writer, st *diag.Stats) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "events in file\t%d\n", st.Events)
 	fmt.Fprintf(tw, "backlog\t%d\n", st.Backlog)
-	fmt.Fprintf(tw, "oldest backlog event\t%s old\n", seconds(st.OldestBacklogAgeS))
+	if st.Backlog > 0 {
+		fmt.Fprintf(tw, "oldest backlog event\t%s old\n", seconds(st.OldestBacklogAgeS))
+	} else {
+		fmt.Fprintf(tw, "oldest backlog event\tnone, the backlog is empty\n")
+	}
 	fmt.Fprintf(tw, "failed uploads, last hour\t%d\n", st.FailedRunsLastHour)
 	fmt.Fprintf(tw, "file\t%d bytes (+%d WAL), %d pages of %d bytes, %d free\n",
 		st.File.Bytes, st.File.WALBytes, st.File.Pages, st.File.PageSize, st.File.FreePages)

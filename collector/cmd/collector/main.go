@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // (bounded by -drain-timeout), close the database. A second signal aborts
 // the drain; everything acknowledged is already on disk.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+	cfg, err := parseFlags(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -89,7 +91,60 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close() // after a clean drain this is a no-op
 
+	out, closeSink, err := openSink(ctx, cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeSink() // after the uploader's final drain
+	cfg.uploader.Logger = log
+	up := uploader.New(st, out, cfg.uploader)
+	cfg.server.Logger = log
+	srv := server.New(st, up, cfg.server)
+	if err := srv.Open(cfg.addr); err != nil {
+		return err
+	}
+	up.Start(context.WithoutCancel(ctx))
+	log.Info("collector started", "version", version, "addr", srv.Addr().String(), "db", cfg.store.Path,
+		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.uploader.CollectorID, "backlog", st.Backlog(),
+		"from_env", slices.Sorted(maps.Values(cfg.fromEnv)))
+
+	var serveErr error
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down: draining", "signal", sig.String(), "timeout", cfg.drainTimeout)
+	case serveErr = <-srv.Err():
+		log.Error("server failed; shutting down", "err", serveErr)
+	case <-st.Failed():
+		return failStop(ctx, log, srv, up, st)
+	case <-ctx.Done():
+	}
+	if err := errors.Join(shutdown(ctx, cfg.drainTimeout, sigs, log, srv, up, st), serveErr); err != nil {
+		return err
+	}
+	log.Info("collector stopped", "backlog", st.Backlog())
+	return nil
+}
+
+// failStop ends a collector whose store went fail-stop (PostgreSQL's
+// answer to "fsyncgate"): after a failed fsync the kernel may have dropped
+// pages it reported written, so nothing this process could still write is
+// trustworthy. It acknowledges nothing more, ships nothing more, does not
+// checkpoint, and returns the failure at once (exit 1): the supervisor
+// restarts it on what is really on disk.
+func failStop(ctx context.Context, log *slog.Logger, srv *server.Server, up *uploader.Uploader, st *store.Store) error {
+	log.Error("storage failed: exiting without writing anything more; restart the collector", "err", st.FailErr())
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(stopCtx) // requests in flight get their error
+	up.Stop(stopCtx)      // its fetches and marks are refused now
+	st.Close()            // no checkpoint: the store writes nothing more
+	return st.FailErr()
+}
+
+// openSink returns the sink cfg names, and what closes it.
+func openSink(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (collector.Sink, func(), error) {
 	var out collector.Sink
+	closeSink := func() {}
 	switch cfg.sink {
 	case "log":
 		out = sink.NewLog(stdout)
@@ -100,48 +155,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.nats.Logger = log
 		ns, err := sink.DialNATS(ctx, cfg.nats)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer ns.Close() // after the uploader's final drain
-		out = ns
+		out, closeSink = ns, func() { ns.Close() }
 	}
 	if cfg.flakyEvery > 0 {
 		out = &sink.Flaky{Sink: out, Every: cfg.flakyEvery}
 	}
-	cfg.uploader.Logger = log
-	up := uploader.New(st, out, cfg.uploader)
-	cfg.server.Logger = log
-	srv := server.New(st, up, cfg.server)
-	if err := srv.Open(cfg.addr); err != nil {
-		return err
-	}
-	up.Start(context.WithoutCancel(ctx))
-	log.Info("collector started", "version", version, "addr", srv.Addr().String(), "db", cfg.store.Path,
-		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.uploader.CollectorID, "backlog", st.Backlog())
+	return out, closeSink, nil
+}
 
-	var serveErr error
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down: draining", "signal", sig.String(), "timeout", cfg.drainTimeout)
-	case serveErr = <-srv.Err():
-		log.Error("server failed; shutting down", "err", serveErr)
-	case <-st.Failed():
-		// Fail-stop (PostgreSQL's answer to "fsyncgate"): after a failed
-		// fsync the kernel may have dropped pages it reported written, so
-		// nothing this process could still write is trustworthy. It
-		// acknowledges nothing more, ships nothing more, and exits non-zero
-		// at once: the supervisor restarts it on what is really on disk.
-		log.Error("storage failed: exiting without writing anything more; restart the collector", "err", st.FailErr())
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(stopCtx) // requests in flight get their error
-		up.Stop(stopCtx)      // its fetches and marks are refused now
-		st.Close()            // no checkpoint: the store writes nothing more
-		return st.FailErr()
-	case <-ctx.Done():
-	}
-
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
+// shutdown drains within drainTimeout: requests in flight first (half the
+// budget at most), then the backlog, then the buffer is closed. A second
+// signal on sigs aborts the drain.
+func shutdown(ctx context.Context, drainTimeout time.Duration, sigs <-chan os.Signal, log *slog.Logger,
+	srv *server.Server, up *uploader.Uploader, st *store.Store) error {
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
 	aborted := make(chan struct{})
 	go func() { // owned: ends when the drain does (cancel) or on a second signal
@@ -158,7 +187,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Half the budget for requests in flight, the rest (at least) for the
 	// backlog: a client that holds a connection open must not eat the
 	// uploader's share.
-	httpCtx, httpCancel := context.WithTimeout(drainCtx, cfg.drainTimeout/2)
+	httpCtx, httpCancel := context.WithTimeout(drainCtx, drainTimeout/2)
 	if err := srv.Shutdown(httpCtx); err != nil {
 		// Not a failure: whatever was acknowledged is on disk.
 		log.Warn("http shutdown", "err", err)
@@ -177,14 +206,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		errs = append(errs, errors.New("aborted by second signal"))
 	default:
 	}
-	if serveErr != nil {
-		errs = append(errs, serveErr)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	log.Info("collector stopped", "backlog", st.Backlog())
-	return nil
+	return errors.Join(errs...)
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {

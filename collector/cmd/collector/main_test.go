@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"edgecollector/collector"
+	"edgecollector/collector/store"
 )
 
 func TestFlagValidationNamesTheFlag(t *testing.T) {
@@ -52,7 +55,7 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-nope"}, "-nope"},
 		{[]string{"extra"}, "extra"},
 	} {
-		_, err := parseFlags(tc.args, io.Discard)
+		_, err := parseFlags(tc.args, noEnv, io.Discard)
 		var ue usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.flag) {
 			t.Errorf("%v: err = %v, want a usage error naming %s", tc.args, err, tc.flag)
@@ -60,8 +63,108 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 	}
 }
 
+// env is a lookup over kv ("NAME", "value", ...) in place of the process's
+// environment.
+func env(kv ...string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == name {
+				return kv[i+1], true
+			}
+		}
+		return "", false
+	}
+}
+
+var noEnv = env()
+
+// Every flag but -version is also read from COLLECTOR_<NAME>; the command
+// line wins; an empty variable counts as unset.
+func TestFlagsFromEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		ok   func(c config) bool
+	}{
+		{"string", nil, []string{"COLLECTOR_DB", "/data/e.db"}, func(c config) bool { return c.store.Path == "/data/e.db" }},
+		{"int", nil, []string{"COLLECTOR_MAX_CONNS", "3"}, func(c config) bool { return c.store.MaxConns == 3 }},
+		{"int64", nil, []string{"COLLECTOR_MAX_BACKLOG", "7"}, func(c config) bool { return c.server.MaxBacklog == 7 }},
+		{"bool", nil, []string{"COLLECTOR_INDEXED", "true"}, func(c config) bool { return c.store.Indexed }},
+		{"duration", nil, []string{"COLLECTOR_RETENTION", "0"}, func(c config) bool { return c.uploader.Retention == 0 }},
+		{"mode", nil, []string{"COLLECTOR_MODE", "serialized"}, func(c config) bool { return c.store.Mode == store.Serialized }},
+		{"flag wins", []string{"-max-conns", "4"}, []string{"COLLECTOR_MAX_CONNS", "3"}, func(c config) bool { return c.store.MaxConns == 4 }},
+		{"empty is unset", nil, []string{"COLLECTOR_MAX_CONNS", ""}, func(c config) bool { return c.store.MaxConns == store.DefaultMaxConns }},
+		{"sink flags together", nil, []string{"COLLECTOR_SINK", "webhook", "COLLECTOR_WEBHOOK_URL", "http://127.0.0.1:9/in"},
+			func(c config) bool { return c.sink == "webhook" && c.webhookURL == "http://127.0.0.1:9/in" }},
+		{"version is a flag only", nil, []string{"COLLECTOR_VERSION", "true"}, func(c config) bool { return !c.version }},
+		{"other variables ignored", nil, []string{"COLLECTOR_BIN", "/x"}, func(c config) bool { return c.store.Path == "events.db" }},
+	} {
+		c, err := parseFlags(tc.args, env(tc.env...), io.Discard)
+		if err != nil || !tc.ok(c) {
+			t.Errorf("%s: %v with %v: err = %v, config %+v", tc.name, tc.args, tc.env, err, c)
+		}
+	}
+}
+
+// A bad value in the environment is refused with the variable's name, at
+// parsing and at validation alike.
+func TestBadEnvironmentNamesTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"COLLECTOR_MAX_CONNS", "many"}, "COLLECTOR_MAX_CONNS"},
+		{[]string{"COLLECTOR_MAX_CONNS", "0"}, "COLLECTOR_MAX_CONNS (-max-conns)"},
+		{[]string{"COLLECTOR_INDEXED", "yes please"}, "COLLECTOR_INDEXED"},
+		{[]string{"COLLECTOR_RETENTION", "-1h"}, "COLLECTOR_RETENTION (-retention)"},
+		{[]string{"COLLECTOR_NATS_URL", "nats://x:4222"}, "COLLECTOR_NATS_URL (-nats-url): given, but -sink is log"},
+	} {
+		_, err := parseFlags(nil, env(tc.env...), io.Discard)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want a usage error naming %s", tc.env, err, tc.want)
+		}
+	}
+}
+
+// Every flag but -version is read from its variable, and the usage says so.
+func TestEveryFlagHasItsVariable(t *testing.T) {
+	var c config
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	for _, r := range c.flagTable() {
+		r.bind(fs, r.name, r.usage)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		v := cmp.Or(f.DefValue, "x")
+		if f.Name == "db" || f.Name == "addr" {
+			v = "other" // the default would pass unseen on most flags, not on these
+		}
+		name := "COLLECTOR_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		c, _ := parseFlags(nil, env(name, v), io.Discard) // a check may refuse "x": read all the same
+		if got, want := c.fromEnv[f.Name], name; got != want && !flagOnly[f.Name] {
+			t.Errorf("-%s: %s=%s not read (from env: %v)", f.Name, name, v, c.fromEnv)
+		}
+		if flagOnly[f.Name] && c.fromEnv[f.Name] != "" {
+			t.Errorf("-%s read from %s", f.Name, name)
+		}
+	})
+	var usage bytes.Buffer
+	parseFlags([]string{"-h"}, noEnv, &usage)
+	if !strings.Contains(usage.String(), "COLLECTOR_<NAME>") {
+		t.Errorf("usage does not mention the environment:\n%s", usage.String())
+	}
+}
+
+func TestRetentionZeroKeepsForever(t *testing.T) {
+	c, err := parseFlags([]string{"-retention", "0"}, noEnv, io.Discard)
+	if err != nil || c.uploader.Retention != 0 {
+		t.Errorf("-retention 0: retention %v, err %v; want 0 (keep forever, as uploader.Options says)", c.uploader.Retention, err)
+	}
+}
+
 func TestDefaults(t *testing.T) {
-	c, err := parseFlags(nil, io.Discard)
+	c, err := parseFlags(nil, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
