@@ -41,12 +41,16 @@ func TestFsyncFailureIsFailStop(t *testing.T) {
 			}
 			defer ffs.Close()
 			db := filepath.Join(buf, "events.db")
-			args := []string{
-				"-db", db, "-addr", "127.0.0.1:0", "-mode", string(mode),
-				"-sink", "webhook", "-webhook-url", recv.url, "-collector-id", "failstop",
-				"-log-format", "json", "-upload-interval", "20ms", "-max-backlog", "0",
+			args := func(interval string) []string {
+				return []string{
+					"-db", db, "-addr", "127.0.0.1:0", "-mode", string(mode),
+					"-sink", "webhook", "-webhook-url", recv.url, "-collector-id", "failstop",
+					"-log-format", "json", "-upload-interval", interval, "-max-backlog", "0",
+				}
 			}
-			proc, err := startCollector(ctx, bin, args, startTimeout)
+			// The uploader idle (its first cycle runs at start): the failed
+			// fsync is the probe's own commit, not a mark's.
+			proc, err := startCollector(ctx, bin, args("1h"), startTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +100,7 @@ func TestFsyncFailureIsFailStop(t *testing.T) {
 			if _, err := ffs.Cut(); err != nil {
 				t.Fatal(err)
 			}
-			proc, err = startCollector(ctx, bin, args, startTimeout)
+			proc, err = startCollector(ctx, bin, args("20ms"), startTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
