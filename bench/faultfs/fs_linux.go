@@ -45,7 +45,9 @@ type FS struct {
 	life sync.Mutex // one Cut or Close at a time
 	cur  *mount     // nil while unmounted; under life
 
-	mu       sync.Mutex // the model below
+	// mu guards the model below. Lock order: mu, then a file's mu; never
+	// mu while holding a file's (the space budget is atomic for that).
+	mu       sync.Mutex
 	files    map[uint64]*file
 	journal  []*nsOp
 	atticSeq int
@@ -53,11 +55,12 @@ type FS struct {
 	rng      *rand.Rand
 	latency  time.Duration
 	jitter   time.Duration
-	budget   int64
 	stats    Stats
 
-	used   atomic.Int64 // bytes the files hold, for the space budget
-	device sync.Mutex   // an emulated device flushes one fsync at a time
+	used    atomic.Int64 // bytes the files hold, for the space budget
+	budget  atomic.Int64
+	noSpace atomic.Int64
+	device  sync.Mutex // an emulated device flushes one fsync at a time
 }
 
 type fault struct {
@@ -76,8 +79,9 @@ func Mount(dir, mountpoint string, o Options) (*FS, error) {
 		dir: dir, data: filepath.Join(dir, "data"), attic: filepath.Join(dir, "attic"), mountpoint: mountpoint,
 		opts: o, files: make(map[uint64]*file),
 		rng:     rand.New(rand.NewPCG(o.Seed, 0x6661756c74667321)),
-		latency: o.FsyncLatency, jitter: o.FsyncJitter, budget: o.SpaceBudget,
+		latency: o.FsyncLatency, jitter: o.FsyncJitter,
 	}
+	f.budget.Store(o.SpaceBudget)
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return nil, fmt.Errorf("faultfs: %w", err)
 	}
@@ -166,11 +170,7 @@ func (f *FS) SetFsyncLatency(latency, jitter time.Duration) {
 }
 
 // SetSpaceBudget changes the space budget (see Options); 0 removes it.
-func (f *FS) SetSpaceBudget(n int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.budget = n
-}
+func (f *FS) SetSpaceBudget(n int64) { f.budget.Store(n) }
 
 // Used is how many bytes the files hold, as the space budget counts them.
 func (f *FS) Used() int64 { return f.used.Load() }
@@ -179,7 +179,9 @@ func (f *FS) Used() int64 { return f.used.Load() }
 func (f *FS) Stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.stats
+	st := f.stats
+	st.NoSpace = f.noSpace.Load()
+	return st
 }
 
 // mount serves a fresh node tree at the mountpoint; under life.
@@ -264,6 +266,7 @@ func (f *FS) forget() (CutStats, error) {
 	slices.Sort(inos) // the torn sectors depend on the seed alone
 	for _, ino := range inos {
 		fl := f.files[ino]
+		fl.mu.Lock() // a request of a detached mount may still hold it
 		if fl.dirtyBytes() > 0 {
 			cs.Files++
 			for _, p := range fl.pages {
@@ -280,6 +283,7 @@ func (f *FS) forget() (CutStats, error) {
 			}
 		}
 		fl.close()
+		fl.mu.Unlock()
 	}
 	clear(f.files)
 	n, err := f.undo()
@@ -322,17 +326,13 @@ func (f *FS) cached(ino uint64) *file {
 }
 
 // reserve accounts for delta more bytes held, failing with ENOSPC past the
-// budget.
+// budget. It takes no lock: callers hold a file's.
 func (f *FS) reserve(delta int64) syscall.Errno {
-	f.mu.Lock()
-	budget := f.budget
-	f.mu.Unlock()
+	budget := f.budget.Load()
 	for {
 		u := f.used.Load()
 		if delta > 0 && budget > 0 && u+delta > budget {
-			f.mu.Lock()
-			f.stats.NoSpace++
-			f.mu.Unlock()
+			f.noSpace.Add(1)
 			return syscall.ENOSPC
 		}
 		if f.used.CompareAndSwap(u, u+delta) {

@@ -471,10 +471,20 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		return syscall.EXDEV
 	}
+	// The size the new name's file gives back to the space budget, read
+	// before f.mu (a file's lock is never taken under it but at a cut).
+	var replaced int64
+	if old, _, err := lstat(to); err == nil {
+		replaced = old.Size
+		if fl := f.cached(old.Ino); fl != nil {
+			fl.mu.Lock()
+			replaced = fl.size
+			fl.mu.Unlock()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	op := &nsOp{kind: opRename, dirs: [2]dirRef{n.dirRef(), np.dirRef()}, ndirs: 2, name: name, newName: newName}
-	var replaced int64
 	if old, _, err := lstat(to); err == nil {
 		switch {
 		case flags&unix.RENAME_NOREPLACE != 0:
@@ -488,10 +498,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		if err := syscall.Link(to, op.attic); err != nil {
 			return gofs.ToErrno(err)
 		}
-		replaced = old.Size
-		if fl := f.files[old.Ino]; fl != nil {
-			replaced = fl.size
-		}
+	} else {
+		replaced = 0
 	}
 	if err := syscall.Rename(from, to); err != nil {
 		if op.attic != "" {
@@ -531,10 +539,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	}
 	out.FromStatfsT(&s)
 	f := n.fsys()
-	f.mu.Lock()
-	budget := f.budget
-	f.mu.Unlock()
-	if budget > 0 && out.Bsize > 0 {
+	if budget := f.budget.Load(); budget > 0 && out.Bsize > 0 {
 		free := uint64(max(0, budget-f.used.Load())) / uint64(out.Bsize)
 		out.Bfree, out.Bavail = min(out.Bfree, free), min(out.Bavail, free)
 	}
