@@ -57,6 +57,15 @@ func TestProfiles(t *testing.T) {
 		if p.reps < 6 || p.warmup < 1 {
 			t.Errorf("%s: %d repetitions after %d warm-up; want 6+ after 1+", name, p.reps, p.warmup)
 		}
+		if p.throughputReps != 0 && p.throughputReps < 6 {
+			t.Errorf("%s: throughput counts %d repetitions; want 6+", name, p.throughputReps)
+		}
+	}
+	if full := ps["full"]; full.storage.Reps < 6 {
+		t.Errorf("full profile: storage counts %d repetitions; want 6+", full.storage.Reps)
+	}
+	if full := ps["full"]; full.powercut.Reps*full.powercut.Cuts < 50 {
+		t.Errorf("full profile: %d cuts per mode; want 50+", full.powercut.Reps*full.powercut.Cuts)
 	}
 }
 

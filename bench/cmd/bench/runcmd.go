@@ -187,7 +187,11 @@ func buildExperiments(p profile, names []string, s *session) []*bench.Experiment
 		case "throughput":
 			t := p.throughput
 			t.DBDir = s.scratch
-			exps = append(exps, t.Experiment())
+			e := t.Experiment()
+			if p.throughputReps > 0 && p.throughputReps < p.reps {
+				e.Reps, e.Warmup = p.throughputReps, p.warmup
+			}
+			exps = append(exps, e)
 		case "http":
 			h := p.http
 			h.DBDir, h.Binary = s.scratch, s.collectorBinary()
