@@ -31,7 +31,9 @@ const powercutPeerIntro = "The same cut under our collector and the OpenTelemetr
 	"each system is installed first (started and stopped, then the harness fsyncs every file and directory of its cell, as a sync after an installation would), " +
 	"then takes events while the uplink is down (the receiver answers 503), so everything acknowledged waits in its queue when the power is cut; " +
 	"then restart and drain. *Lost* is what was acknowledged before the cut and never arrived; for ours it must be 0, for the peer it is the finding: " +
-	"what its 200 is worth when the power goes."
+	"what its 200 is worth when the power goes. *Restarts failed* counts cuts after which the system would not start on what was left " +
+	"(its queue file corrupt, say; the process exits at every start): " +
+	"everything that waited in its queue is lost."
 
 func (s *section) powercutTable() string {
 	f := s.file("powercut")
