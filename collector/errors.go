@@ -32,6 +32,9 @@ var (
 	ErrStorageFailed = errors.New("storage failed")
 	// ErrRejected: a sink refused a batch for good (for example HTTP 400).
 	ErrRejected = errors.New("rejected by sink")
+	// ErrDamaged: the damage check found the buffer file damaged; ingest
+	// stops, since what it acknowledged could not be trusted to be read back.
+	ErrDamaged = errors.New("buffer file damaged")
 )
 
 // InputError is a validation failure pinned to one event of a request and,

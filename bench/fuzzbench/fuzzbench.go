@@ -34,7 +34,7 @@ type Config struct {
 // Default is the collector's fuzz targets.
 var Default = Config{
 	Package: "./collector/server/",
-	Targets: []string{"FuzzDecodeEvents", "FuzzPostEvents"},
+	Targets: []string{"FuzzDecodeEvents", "FuzzDecodeAgainstReference", "FuzzPostEvents"},
 	Time:    30 * time.Second,
 }
 

@@ -1,12 +1,12 @@
 // Package diag reads a collector's buffer for operators: ad-hoc SQL, a
-// summary of its state, and an integrity check. It opens the file
-// read-only (the engine refuses writes) and works on the live file while a
-// collector writes to it, since WAL lets readers share it.
+// summary of its state, and an integrity check. It opens the file through
+// store.ReadOnly (the engine refuses every write, ATTACH, and any pragma that
+// could undo that; see collector/store/readonly.go) and works on the live
+// file while a collector writes to it, since WAL lets readers share it.
 package diag
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -22,26 +22,24 @@ const DefaultLimit = 1000
 // DB is a read-only view of a buffer file.
 type DB struct {
 	path string
-	db   *sql.DB
+	db   *store.ReadOnly
 }
 
-// Open opens path read-only. It never creates the file.
+// Open opens path read-only. It never creates the file, nor any other.
 func Open(ctx context.Context, path string) (*DB, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	e := store.SQLite
-	db, err := sql.Open(e.Driver, e.DSN(path, store.ConnConfig{BusyTimeout: 5 * time.Second, ReadOnly: true}))
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(2)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open %s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	db, err := store.OpenReadOnly(ctx, path)
+	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	var tables int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&tables); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`, nil, &tables); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: not a usable SQLite database: %w", path, err)
 	}
@@ -66,7 +64,8 @@ type Result struct {
 // ErrReadOnly: a statement tried to change the buffer.
 var ErrReadOnly = errors.New("read-only: diagnostics never change the buffer")
 
-// Query runs one read-only SQL statement and returns up to limit rows.
+// Query runs one SQL statement, which the engine must find read-only, and
+// returns up to limit rows.
 func (d *DB) Query(ctx context.Context, query string, limit int) (*Result, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, errors.New("query: empty SQL")
@@ -74,7 +73,7 @@ func (d *DB) Query(ctx context.Context, query string, limit int) (*Result, error
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	rows, err := d.db.QueryContext(ctx, query)
+	rows, err := d.db.Untrusted(ctx, query)
 	if err != nil {
 		return nil, queryError(err)
 	}
@@ -114,7 +113,7 @@ func (d *DB) Query(ctx context.Context, query string, limit int) (*Result, error
 }
 
 func queryError(err error) error {
-	if store.SQLite.ReadOnly(err) {
+	if errors.Is(err, store.ErrRefused) || store.SQLite.ReadOnly(err) {
 		return fmt.Errorf("%w: %v", ErrReadOnly, err)
 	}
 	return fmt.Errorf("query: %w", err)
@@ -122,7 +121,7 @@ func queryError(err error) error {
 
 // Schema returns the buffer's CREATE statements.
 func (d *DB) Schema(ctx context.Context) (string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name`)
+	rows, err := d.db.Query(ctx, `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name`)
 	if err != nil {
 		return "", fmt.Errorf("schema: %w", err)
 	}
@@ -141,7 +140,7 @@ func (d *DB) Schema(ctx context.Context) (string, error) {
 // Check runs SQLite's integrity check and returns its findings ("ok" when
 // the file is sound).
 func (d *DB) Check(ctx context.Context) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, `PRAGMA integrity_check`)
+	rows, err := d.db.Query(ctx, `PRAGMA integrity_check`)
 	if err != nil {
 		return nil, fmt.Errorf("integrity check: %w", err)
 	}

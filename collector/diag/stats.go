@@ -57,7 +57,7 @@ func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
 	st := &Stats{At: now.UTC(), Devices: []DeviceStat{}, RecentRuns: []Run{}}
 	nowMS := now.UnixMilli()
 	q := func(query string, args []any, dest ...any) error {
-		if err := d.db.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
+		if err := d.db.QueryRow(ctx, query, args, dest...); err != nil {
 			return fmt.Errorf("stats: %w", err)
 		}
 		return nil
@@ -75,7 +75,7 @@ func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
 	if err := q(`SELECT count(*) FROM upload_runs WHERE status = 'failed' AND started_at >= ?`, []any{nowMS - time.Hour.Milliseconds()}, &st.FailedRunsLastHour); err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, `
+	rows, err := d.db.Query(ctx, `
 		SELECT device_id, count(*), sum(uploaded_at IS NULL), max(ts) FROM events
 		GROUP BY device_id ORDER BY max(ts), device_id LIMIT ?`, MaxDevices)
 	if err != nil {
@@ -91,7 +91,7 @@ func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
 		st.Devices = append(st.Devices, ds)
 	}
 	rows.Close()
-	rows, err = d.db.QueryContext(ctx, `
+	rows, err = d.db.Query(ctx, `
 		SELECT id, started_at, finished_at, event_count, status, coalesce(error, '') FROM upload_runs
 		ORDER BY id DESC LIMIT 10`)
 	if err != nil {

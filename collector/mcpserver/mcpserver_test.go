@@ -3,6 +3,8 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -128,4 +130,45 @@ func TestStatsAndSchemaTools(t *testing.T) {
 	if !strings.Contains(text, "CREATE TABLE events") || !strings.Contains(text, "uploaded_at IS NULL") {
 		t.Errorf("schema = %q", text)
 	}
+}
+
+// TestQueryToolRefusesBypasses: the attempts that wrote through the query
+// tool on 4cb3049 (query_only turned off, the buffer attached again,
+// ATTACH and VACUUM INTO creating files) are refused, and change nothing.
+func TestQueryToolRefusesBypasses(t *testing.T) {
+	st, cs := session(t)
+	if _, err := st.Insert(context.Background(), make10()); err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	st.DB().QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&db)
+	other := t.TempDir()
+	for _, q := range []string{
+		`PRAGMA query_only=0; ATTACH '` + db + `' AS rw; DELETE FROM rw.events WHERE id<=10`,
+		`PRAGMA query_only=''`,
+		`ATTACH '` + filepath.Join(other, "w.db") + `' AS w`,
+		`VACUUM INTO '` + filepath.Join(other, "v.db") + `'`,
+		`SELECT 1; DELETE FROM events`,
+	} {
+		res, text := call(t, cs, "query", map[string]any{"sql": q})
+		if !res.IsError || !strings.Contains(text, "read-only") {
+			t.Errorf("%s: error = %v, text %q; want a read-only refusal", q, res.IsError, text)
+		}
+	}
+	if ents, _ := os.ReadDir(other); len(ents) != 0 {
+		t.Errorf("files created: %v", ents)
+	}
+	var n int
+	st.DB().QueryRow(`SELECT count(*) FROM events`).Scan(&n)
+	if n != 10 {
+		t.Errorf("events = %d, want 10", n)
+	}
+}
+
+func make10() []collector.Event {
+	evs := make([]collector.Event, 10)
+	for i := range evs {
+		evs[i] = collector.Event{DeviceID: "d", Kind: "k", TS: 1}
+	}
+	return evs
 }

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"time"
 	"unicode/utf8"
 
 	"edgecollector/collector"
@@ -49,14 +47,13 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// wireEvent is what a producer sends. Unknown fields are ignored so that
-// producers can add fields before collectors learn them.
-type wireEvent struct {
-	DeviceID string          `json:"device_id"`
-	Kind     string          `json:"kind"`
-	Payload  json.RawMessage `json:"payload"`
-	TS       int64           `json:"ts"`
-}
+// Bounds on an event's ts, so that every reader of the buffer can do
+// arithmetic on it: not before 2000-01-01, and not more than MaxFutureTS
+// ahead of the collector's clock. 0 or absent means "stamp it on receipt".
+const (
+	MinTS       = 946684800000 // 2000-01-01T00:00:00Z in unix ms
+	MaxFutureTS = 24 * time.Hour
+)
 
 func invalid(index int, field, format string, args ...any) error {
 	return &collector.InputError{Index: index, Field: field, Msg: fmt.Sprintf(format, args...), Err: collector.ErrInvalid}
@@ -69,46 +66,66 @@ func tooLarge(index int, field, format string, args ...any) error {
 // decodeEvents parses a request body: one event object or a non-empty array
 // of them. nowMS stamps events that carry no ts. Every failure is an
 // *collector.InputError naming the event index and field where it can.
+//
+// The body must mean the same to us as to any strict JSON reader (RFC 8259
+// read as I-JSON, RFC 7493, which is what encoding/json/v2 does by default):
+// UTF-8 only, no escaped lone surrogate anywhere, no duplicate member name in
+// any object, field names matched exactly (case-sensitive), numbers and
+// nesting (at most 10,000 deep) as the grammar says. Unknown fields are
+// ignored, but must be valid too. FuzzDecodeAgainstReference holds this
+// decoder to such a reader.
 func decodeEvents(body []byte, lim Limits, nowMS int64) ([]collector.Event, error) {
 	if !utf8.Valid(body) {
 		// encoding/json would silently replace bad bytes with U+FFFD; a
 		// buffer that promises verbatim payloads refuses them instead.
 		return nil, invalid(-1, "", "body is not valid UTF-8")
 	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
+	d := &decoder{b: body}
+	d.ws()
+	if d.i == len(d.b) {
 		return nil, invalid(-1, "", "empty body: want a JSON event object or array of events")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var events []collector.Event
-	switch body[0] {
+	switch d.b[d.i] {
 	case '{':
-		e, err := decodeOne(dec, 0, lim, nowMS)
+		e, err := d.event(-1, 1, lim, nowMS)
 		if err != nil {
-			// A lone object has no index to name.
-			var ie *collector.InputError
-			if errors.As(err, &ie) {
-				ie.Index = -1
-			}
 			return nil, err
 		}
 		events = []collector.Event{e}
 	case '[':
-		if _, err := dec.Token(); err != nil {
-			return nil, invalid(-1, "", "malformed JSON: %v", err)
-		}
-		for i := 0; dec.More(); i++ {
+		d.i++
+		d.ws()
+		for i := 0; ; i++ {
+			if d.peek() == ']' && i == 0 {
+				d.i++
+				break
+			}
 			if i == lim.MaxEventsPerRequest {
 				return nil, tooLarge(-1, "", "more than %d events in one request", lim.MaxEventsPerRequest)
 			}
-			e, err := decodeOne(dec, i, lim, nowMS)
+			if c := d.peek(); c != '{' {
+				if err := d.value(2); err != nil {
+					return nil, d.malformed(i, err)
+				}
+				return nil, invalid(i, "", "want a JSON object, got %s", kindOf(c))
+			}
+			e, err := d.event(i, 2, lim, nowMS)
 			if err != nil {
 				return nil, err
 			}
 			events = append(events, e)
-		}
-		if _, err := dec.Token(); err != nil {
-			return nil, invalid(-1, "", "malformed JSON: %v", err)
+			d.ws()
+			if d.peek() == ',' {
+				d.i++
+				d.ws()
+				continue
+			}
+			if d.peek() == ']' {
+				d.i++
+				break
+			}
+			return nil, d.malformed(-1, d.unexpected("after array element"))
 		}
 		if len(events) == 0 {
 			return nil, invalid(-1, "", "empty array: want at least one event")
@@ -116,25 +133,78 @@ func decodeEvents(body []byte, lim Limits, nowMS int64) ([]collector.Event, erro
 	default:
 		return nil, invalid(-1, "", "want a JSON event object or array of events")
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	d.ws()
+	if d.i != len(d.b) {
 		return nil, invalid(-1, "", "unexpected data after the JSON value")
 	}
 	return events, nil
 }
 
-func decodeOne(dec *json.Decoder, i int, lim Limits, nowMS int64) (collector.Event, error) {
-	var w wireEvent
-	if err := dec.Decode(&w); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			if te.Field == "" {
-				return collector.Event{}, invalid(i, "", "want a JSON object, got %s", te.Value)
-			}
-			return collector.Event{}, invalid(i, te.Field, "want %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
+// event reads the event object at d.i (event index i, -1 for a lone object;
+// depth is its nesting depth) and validates it.
+func (d *decoder) event(i, depth int, lim Limits, nowMS int64) (collector.Event, error) {
+	var (
+		deviceID, kind string
+		ts             int64
+		payload        []byte
+		fieldErr       error // a wrong type: reported once the JSON is known good
+	)
+	str := func(field string) (string, error) {
+		switch d.peek() {
+		case '"':
+			return d.string(true)
+		case 'n':
+			return "", d.literal("null")
 		}
-		return collector.Event{}, invalid(i, "", "malformed JSON: %v", err)
+		c := d.peek()
+		if err := d.value(depth + 1); err != nil {
+			return "", err
+		}
+		if fieldErr == nil {
+			fieldErr = invalid(i, field, "want a string, got %s", kindOf(c))
+		}
+		return "", nil
 	}
-	e := collector.Event{DeviceID: w.DeviceID, Kind: w.Kind, TS: w.TS}
+	err := d.object(depth, func(name string) error {
+		var err error
+		switch name {
+		case "device_id":
+			deviceID, err = str("device_id")
+		case "kind":
+			kind, err = str("kind")
+		case "ts":
+			switch c := d.peek(); {
+			case c == 'n':
+				ts, err = 0, d.literal("null")
+			case c == '-' || (c >= '0' && c <= '9'):
+				ts, err = d.integer(i, &fieldErr)
+			default:
+				if err = d.value(depth + 1); err == nil && fieldErr == nil {
+					fieldErr = invalid(i, "ts", "want an integer, got %s", kindOf(c))
+				}
+			}
+		case "payload":
+			start := d.i
+			if err = d.value(depth + 1); err == nil {
+				payload = d.b[start:d.i]
+			}
+		default:
+			err = d.value(depth + 1)
+		}
+		return err
+	})
+	if err != nil {
+		return collector.Event{}, d.malformed(i, err)
+	}
+	if fieldErr != nil {
+		return collector.Event{}, fieldErr
+	}
+	return validate(i, deviceID, kind, ts, payload, lim, nowMS)
+}
+
+// validate checks a decoded event against the limits and stamps it.
+func validate(i int, deviceID, kind string, ts int64, payload []byte, lim Limits, nowMS int64) (collector.Event, error) {
+	e := collector.Event{DeviceID: deviceID, Kind: kind, TS: ts}
 	switch {
 	case e.DeviceID == "":
 		return e, invalid(i, "device_id", "is required")
@@ -146,11 +216,15 @@ func decodeOne(dec *json.Decoder, i int, lim Limits, nowMS int64) (collector.Eve
 		return e, invalid(i, "kind", "longer than %d bytes", maxKindBytes)
 	case e.TS < 0:
 		return e, invalid(i, "ts", "must be unix milliseconds, not negative")
+	case e.TS > 0 && e.TS < MinTS:
+		return e, invalid(i, "ts", "%d is before 2000-01-01 (want unix milliseconds; 0 or absent: stamped on receipt)", e.TS)
+	case e.TS > nowMS+MaxFutureTS.Milliseconds():
+		return e, invalid(i, "ts", "%d is more than %s ahead of the collector's clock", e.TS, MaxFutureTS)
 	}
 	if e.TS == 0 {
 		e.TS = nowMS
 	}
-	if p := bytes.TrimSpace(w.Payload); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+	if p := payload; len(p) > 0 && string(p) != "null" {
 		if p[0] != '{' && p[0] != '[' {
 			return e, invalid(i, "payload", "must be a JSON object or array")
 		}
@@ -168,16 +242,6 @@ func decodeOne(dec *json.Decoder, i int, lim Limits, nowMS int64) (collector.Eve
 		}
 	}
 	return e, nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "int64":
-		return "an integer"
-	}
-	return goKind
 }
 
 // depth is the deepest nesting of objects and arrays in valid JSON.

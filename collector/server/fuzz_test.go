@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"edgecollector/collector"
@@ -40,7 +41,7 @@ var fuzzLimits = Limits{MaxBodyBytes: 1 << 16, MaxPayloadBytes: 512, MaxEventsPe
 func FuzzDecodeEvents(f *testing.F) {
 	seeds(f, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
-		events, err := decodeEvents(body, fuzzLimits, 42)
+		events, err := decodeEvents(body, fuzzLimits, fuzzNow)
 		if err != nil {
 			var ie *collector.InputError
 			if !errors.As(err, &ie) || !(errors.Is(err, collector.ErrInvalid) || errors.Is(err, collector.ErrTooLarge)) {
@@ -96,7 +97,7 @@ func FuzzPostEvents(f *testing.F) {
 			if after-before != int64(resp.Accepted) {
 				t.Fatalf("acknowledged %d events, stored %d", resp.Accepted, after-before)
 			}
-			events, _ := decodeEvents(body, fuzzLimits, 1)
+			events, _ := decodeEvents(body, fuzzLimits, time.Now().UnixMilli())
 			for i, id := range resp.IDs {
 				var payload *string
 				st.DB().QueryRow(`SELECT payload_json FROM events WHERE id = ?`, id).Scan(&payload)

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"io"
 	"math/big"
 	"net"
@@ -77,21 +78,29 @@ func TestBearerTokenGuardsAllButHealthz(t *testing.T) {
 }
 
 func TestInFlightBound(t *testing.T) {
-	f := newFixture(t, store.Options{}, Config{MaxInFlight: 1})
-	// Hold the only slot with a request whose body never finishes.
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	held := make(chan struct{})
+	f := newFixture(t, store.Options{Mode: store.Serialized, BusyTimeout: 50 * time.Millisecond, MaxRetries: 1000}, Config{MaxInFlight: 1})
+	// Hold the only slot with a request whose commit waits: another
+	// connection holds the write lock.
+	var path string
+	f.store.DB().QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path)
+	lock, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{BusyTimeout: time.Second, Synchronous: "FULL"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	conn, err := lock.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan int, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", f.srv.URL+"/events", pr)
-		req.Header.Set("Content-Type", "application/json")
-		close(held)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		code, _ := f.post(`{"device_id":"held","kind":"k"}`)
+		held <- code
 	}()
-	<-held
-	pw.Write([]byte(`{"device_id":`))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		code, _, body := f.do("POST", "/events", "application/json", `{"device_id":"d","kind":"k"}`)
@@ -103,20 +112,12 @@ func TestInFlightBound(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	pw.Write([]byte(`"d","kind":"k"}`))
-	pw.Close()
-	// The held request's row lands before its handler returns and frees the
-	// slot, so a request right after may still meet the bound: poll.
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		code, body := f.post(`{"device_id":"d","kind":"k"}`)
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the slot is free: %d %s", code, body)
-		}
-		time.Sleep(10 * time.Millisecond)
+	conn.ExecContext(context.Background(), `ROLLBACK`)
+	if code := <-held; code != 200 {
+		t.Fatalf("held request = %d once the lock is free", code)
+	}
+	if code, body := f.post(`{"device_id":"d","kind":"k"}`); code != 200 {
+		t.Fatalf("after the slot is free: %d %s", code, body)
 	}
 	if got := f.rows(); got != 2 {
 		t.Errorf("rows = %d, want 2 (the held request and the one after)", got)

@@ -4,6 +4,7 @@ package server
 
 import (
 	"cmp"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -31,10 +32,18 @@ import (
 // defaults.
 type Timeouts struct {
 	ReadHeader, Read, Write, Idle time.Duration
+	// A request body must arrive at MinBodyRate bytes/s or faster once
+	// BodyGrace has passed (the grace covers a slow start); a slower one is
+	// cut off with 408. Together with the in-flight slot being taken only
+	// once the body is in, a flood of slow bodies cannot hold the slots
+	// honest producers need.
+	BodyGrace   time.Duration
+	MinBodyRate int64
 }
 
 // defaultTimeouts are the server's timeouts unless configured.
-var defaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
+var defaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute,
+	BodyGrace: 5 * time.Second, MinBodyRate: 1 << 10}
 
 // DefaultMaxInFlight bounds concurrent POST /events requests.
 const DefaultMaxInFlight = 1024
@@ -91,6 +100,8 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 	t.Read = cmp.Or(t.Read, defaultTimeouts.Read)
 	t.Write = cmp.Or(t.Write, defaultTimeouts.Write)
 	t.Idle = cmp.Or(t.Idle, defaultTimeouts.Idle)
+	t.BodyGrace = cmp.Or(t.BodyGrace, defaultTimeouts.BodyGrace)
+	t.MinBodyRate = cmp.Or(t.MinBodyRate, defaultTimeouts.MinBodyRate)
 	s := &Server{store: st, up: up, cfg: cfg, log: cfg.Logger, errc: make(chan error, 1),
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	m := newMetrics(st, up)
@@ -98,9 +109,9 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 	mux.Handle("/events", m.instrument("/events", s.auth(http.HandlerFunc(s.handleEvents))))
 	mux.Handle("/healthz", m.instrument("/healthz", getOnly(s.handleHealthz)))
 	mux.Handle("/stats", m.instrument("/stats", s.auth(getOnly(s.handleStats))))
-	mux.Handle("/metrics", m.instrument("/metrics", s.auth(m.handler())))
+	mux.Handle("/metrics", m.instrument("/metrics", s.auth(getOnly(m.handler().ServeHTTP))))
 	mux.Handle("/", m.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.log, fmt.Errorf("%w: no route %s", errNotFound, r.URL.Path), cfg.RetryAfter)
+		writeError(w, s.log, fmt.Errorf("%w: no route %s", errNotFound, clipPath(r.URL.Path)), cfg.RetryAfter)
 	})))
 	s.handler = mux
 	s.srv = &http.Server{
@@ -167,20 +178,19 @@ type acceptedResponse struct {
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, s.log, fmt.Errorf("%w: %s /events (use POST)", errMethod, r.Method), s.cfg.RetryAfter)
+		writeError(w, s.log, fmt.Errorf("%w: %s /events (use POST)", errMethod, clip(r.Method, 16)), s.cfg.RetryAfter)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, s.log, fmt.Errorf("%w: Content-Type %q (want application/json)", errMediaType, ct), s.cfg.RetryAfter)
-			return
-		}
+	gzipped, err := checkEncoding(r.Header)
+	if err != nil {
+		writeError(w, s.log, err, s.cfg.RetryAfter)
+		return
 	}
-	select {
-	case s.inFlight <- struct{}{}:
-		defer func() { <-s.inFlight }()
-	default:
-		writeError(w, s.log, fmt.Errorf("%w: %d requests in flight", errOverloaded, s.cfg.MaxInFlight), s.cfg.RetryAfter)
+	// A declared oversize body is refused before it is read, so before Go
+	// answers "100 Continue"; the connection closes rather than drain it.
+	if max := s.cfg.MaxBodyBytes; r.ContentLength > max {
+		w.Header().Set("Connection", "close")
+		writeError(w, s.log, &collector.InputError{Index: -1, Msg: fmt.Sprintf("body over the %d-byte limit", max), Err: collector.ErrTooLarge}, s.cfg.RetryAfter)
 		return
 	}
 	// Refuse before reading the body: a full buffer must cost producers little.
@@ -188,15 +198,18 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, fmt.Errorf("%w: %d events waiting for upload (cap %d)", collector.ErrBacklogFull, n, max), s.cfg.RetryAfter)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := s.readBody(w, r, gzipped)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = &collector.InputError{Index: -1, Msg: fmt.Sprintf("body over the %d-byte limit", mbe.Limit), Err: collector.ErrTooLarge}
-		} else {
-			err = &collector.InputError{Index: -1, Msg: fmt.Sprintf("reading body: %v", err), Err: collector.ErrInvalid}
-		}
 		writeError(w, s.log, err, s.cfg.RetryAfter)
+		return
+	}
+	// The in-flight slot is taken only once the body is in: what it bounds
+	// is decoding and committing, which the server paces, not the client.
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		writeError(w, s.log, fmt.Errorf("%w: %d requests in flight", errOverloaded, s.cfg.MaxInFlight), s.cfg.RetryAfter)
 		return
 	}
 	events, err := decodeEvents(body, s.cfg.Limits, time.Now().UnixMilli())
@@ -212,11 +225,109 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, acceptedResponse{Accepted: len(ids), IDs: ids})
 }
 
+// checkEncoding accepts a JSON body in UTF-8 (the only charset JSON has,
+// RFC 8259), plain or gzip-compressed, and refuses anything else with 415
+// rather than misread it. It reports whether the body is gzipped.
+func checkEncoding(h http.Header) (gzipped bool, err error) {
+	if ct := h.Get("Content-Type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return false, fmt.Errorf("%w: Content-Type %q (want application/json)", errMediaType, clip(ct, 64))
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return false, fmt.Errorf("%w: charset %q (JSON is UTF-8; send charset=utf-8 or none)", errMediaType, clip(cs, 32))
+		}
+	}
+	switch ce := h.Values("Content-Encoding"); {
+	case len(ce) == 0:
+		return false, nil
+	case len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "identity"):
+		return false, nil
+	case len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "gzip"):
+		return true, nil
+	default:
+		return false, fmt.Errorf("%w: Content-Encoding %q (want gzip, identity or none)", errMediaType, clip(strings.Join(ce, ", "), 64))
+	}
+}
+
+// readBody reads the request body, at most MaxBodyBytes of it (after gzip
+// decoding, when gzipped: a small bomb is refused as soon as it decodes past
+// the limit), at the minimum body rate.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool) ([]byte, error) {
+	max := s.cfg.MaxBodyBytes
+	var in io.Reader = &rateReader{r: http.MaxBytesReader(w, r.Body, max), rc: http.NewResponseController(w),
+		start: time.Now(), grace: s.cfg.Timeouts.BodyGrace, rate: s.cfg.Timeouts.MinBodyRate, limit: s.cfg.Timeouts.Read}
+	if gzipped {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, bodyError(err, max, "gzip")
+		}
+		defer zr.Close()
+		in = io.LimitReader(zr, max+1)
+	}
+	body, err := io.ReadAll(in)
+	if err == nil && int64(len(body)) > max {
+		err = &http.MaxBytesError{Limit: max}
+	}
+	if err != nil {
+		return nil, bodyError(err, max, map[bool]string{true: "gzip"}[gzipped])
+	}
+	return body, nil
+}
+
+func bodyError(err error, max int64, encoding string) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		what := "body"
+		if encoding != "" {
+			what = "body (decoded)"
+		}
+		return &collector.InputError{Index: -1, Msg: fmt.Sprintf("%s over the %d-byte limit", what, mbe.Limit), Err: collector.ErrTooLarge}
+	case errors.Is(err, errSlowBody):
+		return fmt.Errorf("%w: %v", errSlowBody, err)
+	case encoding != "":
+		return &collector.InputError{Index: -1, Msg: fmt.Sprintf("reading %s body: %v", encoding, err), Err: collector.ErrInvalid}
+	}
+	return &collector.InputError{Index: -1, Msg: fmt.Sprintf("reading body: %v", err), Err: collector.ErrInvalid}
+}
+
+// rateReader reads a body no slower than rate bytes/s once grace has
+// passed, by moving the connection's read deadline with the bytes received.
+type rateReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	grace time.Duration
+	rate  int64
+	limit time.Duration // the server's whole-request read timeout
+	n     int64
+}
+
+func (rr *rateReader) Read(p []byte) (int, error) {
+	allowed := rr.grace + time.Duration(float64(rr.n)/float64(rr.rate)*float64(time.Second))
+	deadline := rr.start.Add(min(allowed, rr.limit))
+	// An error here means the connection takes no deadlines (a test
+	// recorder); the server's read timeout still applies then.
+	_ = rr.rc.SetReadDeadline(deadline)
+	n, err := rr.r.Read(p)
+	rr.n += int64(n)
+	if err != nil && time.Now().After(deadline) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("%w: %d bytes in %v", errSlowBody, rr.n, time.Since(rr.start).Round(time.Millisecond))
+		}
+	}
+	return n, err
+}
+
 type healthResponse struct {
 	OK        bool            `json:"ok"`
 	Uploader  uploader.Health `json:"uploader"`
 	Backlog   int64           `json:"backlog"`
 	BacklogOK bool            `json:"backlog_ok"`
+	// Buffer is the damage check's state: damaged turns /healthz 503.
+	Buffer store.Integrity `json:"buffer"`
 	// Storage names the failure that made the store fail-stop; the
 	// collector is about to exit.
 	Storage string `json:"storage_error,omitempty"`
@@ -228,11 +339,14 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		Uploader:  s.up.Health(),
 		Backlog:   backlog,
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
+		Buffer:    s.store.Integrity(),
 	}
 	if err := s.store.FailErr(); err != nil {
 		h.Storage = err.Error()
 	}
-	h.OK = h.Uploader.Healthy && h.BacklogOK && h.Storage == ""
+	h.OK = h.Uploader.Healthy && h.BacklogOK && !h.Buffer.Damaged() && h.Storage == ""
+	// /healthz is open to anyone: an error from a sink may name its URL.
+	h.Uploader.LastError = collector.RedactURLs(h.Uploader.LastError)
 	status := http.StatusOK
 	if !h.OK {
 		status = http.StatusServiceUnavailable
@@ -246,19 +360,23 @@ type statsResponse struct {
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, statsResponse{Store: s.store.Stats(), Uploader: s.up.Stats()})
+	up := s.up.Stats()
+	up.LastError = collector.RedactURLs(up.LastError)
+	writeJSON(w, http.StatusOK, statsResponse{Store: s.store.Stats(), Uploader: up})
 }
 
 // auth requires the bearer token when one is configured. Tokens are
 // compared by their SHA-256 in constant time, so neither content nor length
-// leaks through timing.
+// leaks through timing. The scheme is case-insensitive (RFC 7235).
 func (s *Server) auth(h http.Handler) http.Handler {
 	if s.cfg.AuthToken == "" {
 		return h
 	}
 	want := sha256.Sum256([]byte(s.cfg.AuthToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		token = strings.TrimLeft(token, " ")
+		ok := strings.EqualFold(scheme, "Bearer") && token != ""
 		got := sha256.Sum256([]byte(token))
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="collector"`)
@@ -273,7 +391,7 @@ func getOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, nil, fmt.Errorf("%w: %s %s (use GET)", errMethod, r.Method, r.URL.Path), 0)
+			writeError(w, nil, fmt.Errorf("%w: %s %s (use GET)", errMethod, clip(r.Method, 16), clipPath(r.URL.Path)), 0)
 			return
 		}
 		h(w, r)
@@ -295,7 +413,20 @@ var (
 	errUnauthorized = errors.New("unauthorized")
 	// errOverloaded: too many requests in flight.
 	errOverloaded = errors.New("overloaded")
+	// errSlowBody: a body arrived slower than the minimum body rate.
+	errSlowBody = errors.New("body too slow")
 )
+
+// clip bounds text from a request that an error message repeats.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// clipPath is a request path as an error message may repeat it: bounded.
+func clipPath(p string) string { return clip(p, 64) }
 
 // errorStatus maps an error to its HTTP status: the one place that does.
 func errorStatus(err error) int {
@@ -310,12 +441,14 @@ func errorStatus(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, errOverloaded):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errSlowBody):
+		return http.StatusRequestTimeout
 	case errors.Is(err, collector.ErrTooLarge), errors.Is(err, collector.ErrCommitTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, collector.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed),
-		errors.Is(err, collector.ErrStorageFailed):
+		errors.Is(err, collector.ErrDamaged), errors.Is(err, collector.ErrStorageFailed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrDiskFull):
 		return http.StatusInsufficientStorage
@@ -346,6 +479,9 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error, retryAfter t
 	}
 	if status >= 500 && log != nil {
 		log.Warn("request failed", "status", status, "err", err)
+	}
+	if status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close") // the rest of the body is not read
 	}
 	writeJSON(w, status, resp)
 }

@@ -28,6 +28,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, so store.Options, cfg Config) *fixture {
 	t.Helper()
+	return newFixtureAt(t, storetest.Path(t), so, cfg)
+}
+
+// newFixtureAt serves a store on the file at path (which may exist).
+func newFixtureAt(t *testing.T, path string, so store.Options, cfg Config) *fixture {
+	t.Helper()
+	so.Path = path
 	st := storetest.MustOpen(t, so)
 	f := &fixture{t: t, store: st, sink: &sinktest.Sink{}}
 	f.up = uploader.New(st, f.sink, uploader.Options{CollectorID: "test"})
@@ -108,7 +115,7 @@ func TestBadRequestsAreRefusedAndStoreNothing(t *testing.T) {
 		{"invalid UTF-8", "POST", "application/json", "{\"device_id\":\"d\xff\",\"kind\":\"k\"}", 400, "", "UTF-8"},
 		{"deep nesting", "POST", "application/json", `{"device_id":"d","kind":"k","payload":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, 400, "payload", "nested"},
 		{"too many events", "POST", "application/json", `[` + strings.Repeat(ok+",", 5) + ok + `]`, 413, "", "more than 5 events"},
-		{"body too large", "POST", "application/json", `{"device_id":"d","kind":"k","payload":{"x":"` + strings.Repeat("a", 9000) + `"}}`, 413, "", "body over"},
+		{"body too large", "POST", "application/json", `{"device_id":"d","kind":"k","payload":{"x":"` + strings.Repeat("a", 9000) + `"}}`, 413, "", "body over the 8000-byte limit"},
 		{"payload too large", "POST", "application/json", `{"device_id":"d","kind":"k","payload":{"x":"` + strings.Repeat("a", 3100) + `"}}`, 413, "payload", "over the 3000-byte limit"},
 		{"request over commit cap", "POST", "application/json", `[` + strings.Repeat(`{"device_id":"d","kind":"k","payload":{"x":"`+strings.Repeat("a", 1000)+`"}},`, 4) + ok + `]`, 413, "", "commit-size cap"},
 		{"wrong method", "GET", "", ``, 405, "", "use POST"},

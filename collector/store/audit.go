@@ -25,7 +25,7 @@ func (s *Store) RecordRun(ctx context.Context, r collector.UploadRun) error {
 }
 
 func insertRun(ctx context.Context, t *wtx, r collector.UploadRun) error {
-	msg := r.Error
+	msg := collector.RedactURLs(r.Error) // a sink's error may name its URL
 	if len(msg) > maxRunError {
 		msg = msg[:maxRunError]
 	}

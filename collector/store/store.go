@@ -87,6 +87,11 @@ type Options struct {
 	// Synchronous is the engine's sync level: "FULL" (default, durable
 	// acknowledgements) or "NORMAL" (only to measure what durability costs).
 	Synchronous string
+
+	// StartCheckBytes: an existing file up to this size is checked for
+	// damage in full before Open returns; a larger one in the background
+	// (preflight.go). Negative: always in the background.
+	StartCheckBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -111,6 +116,9 @@ func (o Options) withDefaults() Options {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
+	if o.StartCheckBytes == 0 {
+		o.StartCheckBytes = DefaultStartCheckBytes
+	}
 	return o
 }
 
@@ -134,6 +142,7 @@ type Store struct {
 	failed   chan struct{}
 	failErr  atomic.Pointer[error]
 
+	integ integrity // the damage check (preflight.go, integrity.go)
 	stats counters
 }
 
@@ -176,9 +185,6 @@ func HarnessDurabilityOff() bool { return harnessSynchronous != "" }
 // and starts the write mode's machinery. Close releases it.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	o = o.withDefaults()
-	if o.Path == "" {
-		return nil, errors.New("open buffer: no database path")
-	}
 	if o.Synchronous != "FULL" && o.Synchronous != "NORMAL" {
 		return nil, fmt.Errorf("open buffer: synchronous must be FULL or NORMAL, not %q", o.Synchronous)
 	}
@@ -187,6 +193,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if harnessSynchronous != "" {
 		o.Synchronous = harnessSynchronous
+	}
+	// Before anything may change the file: refuse what must not be opened.
+	pf, err := preflight(ctx, o.Path, o.StartCheckBytes)
+	if err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	engine := &SQLite
 	db, err := sql.Open(engine.Driver, engine.DSN(o.Path, ConnConfig{
@@ -211,6 +222,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
+	}
+	switch {
+	case pf.fresh:
+		s.integ.set(Integrity{State: "new"})
+	case pf.checked:
+		s.integ.set(Integrity{State: "checked at start"})
+	default:
+		s.integ.start(o.Path)
 	}
 	return s, nil
 }
@@ -293,6 +312,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 
+	s.integ.stop()
 	err := s.w.close()
 	if ferr := s.FailErr(); ferr != nil {
 		// Fail-stop: no checkpoint and no close, which would checkpoint

@@ -450,7 +450,7 @@ func TestOpenRefusesNonDatabaseAndLeavesItAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := store.Open(context.Background(), store.Options{Path: path})
-	if err == nil || !strings.Contains(err.Error(), "not a usable SQLite database") {
+	if err == nil || !strings.Contains(err.Error(), "not a SQLite database") {
 		t.Fatalf("open of a text file: err = %v", err)
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, junk) {

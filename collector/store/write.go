@@ -31,6 +31,9 @@ func (s *Store) Insert(ctx context.Context, events []collector.Event) ([]int64, 
 	if max := s.opts.MaxCommitBytes; max > 0 && bytes > max {
 		return nil, fmt.Errorf("insert %d events: %w: %d bytes, cap %d", len(events), collector.ErrCommitTooLarge, bytes, max)
 	}
+	if err := s.integ.err(); err != nil {
+		return nil, err
+	}
 	if err := s.enter(); err != nil {
 		return nil, err
 	}

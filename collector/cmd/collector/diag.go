@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,12 +100,12 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return writeStats(stdout, st, format)
 }
 
-// writeStats prints st as a table for people or as JSON for tools.
+// writeStats prints st as a table for people or as JSON for tools. Every
+// string from the buffer (device ids, statuses, errors) is escaped for a
+// terminal (diag.Printable, diag.WriteJSON).
 func writeStats(w io.Writer, st *diag.Stats, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return diag.WriteJSON(w, st)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "events in file\t%d\n", st.Events)
@@ -122,19 +123,24 @@ func writeStats(w io.Writer, st *diag.Stats, format string) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "device_id\tevents\tbacklog\tsilent for")
 	for _, d := range st.Devices {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", d.Device, d.Events, d.Backlog, seconds(d.SilentForS))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", diag.Printable(d.Device), d.Events, d.Backlog, seconds(d.SilentForS))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nrecent upload runs:\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "id\tstarted\tevents\tstatus\terror")
 	for _, r := range st.RecentRuns {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", r.ID, time.UnixMilli(r.StartedAt).UTC().Format(time.RFC3339), r.EventCount, r.Status, r.Error)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", r.ID, time.UnixMilli(r.StartedAt).UTC().Format(time.RFC3339), r.EventCount, diag.Printable(r.Status), diag.Printable(r.Error))
 	}
 	return tw.Flush()
 }
 
+// seconds prints a span of s seconds. The file's times are not trusted: a
+// span a Duration cannot hold is printed as a number.
 func seconds(s float64) string {
+	if math.Abs(s) >= math.MaxInt64/float64(time.Second) || math.IsNaN(s) {
+		return strconv.FormatFloat(s, 'g', 4, 64) + "s"
+	}
 	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
 

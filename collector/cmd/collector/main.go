@@ -32,7 +32,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
-		fmt.Fprintln(os.Stderr, "collector:", err)
+		fmt.Fprintln(os.Stderr, "collector:", collector.RedactURLs(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)
@@ -209,11 +209,22 @@ func shutdown(ctx context.Context, drainTimeout time.Duration, sigs <-chan os.Si
 	return errors.Join(errs...)
 }
 
+// newLogger logs on w. Every string and error it logs goes through
+// collector.RedactURLs: a sink's error may name its URL, with credentials.
 func newLogger(w io.Writer, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		switch v := a.Value.Any().(type) {
+		case string:
+			a.Value = slog.StringValue(collector.RedactURLs(v))
+		case error:
+			a.Value = slog.StringValue(collector.RedactURLs(v.Error()))
+		}
+		return a
+	}}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // drainWait is how long a drain may take by default.
