@@ -23,14 +23,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/faultfs"
 	"edgecollector/bench/results"
 	"edgecollector/bench/stats"
 )
@@ -205,24 +204,9 @@ func (c *experiment) setup(sys System) (string, error) {
 	c.recv.reset()
 	dir, err := os.MkdirTemp(c.Dir, "peer-*")
 	if err == nil && c.Cut != nil {
-		err = syncTree(c.Dir)
+		err = faultfs.SyncTree(c.Dir)
 	}
 	return dir, err
-}
-
-// syncTree fsyncs every file and directory under dir, and dir.
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !(d.IsDir() || d.Type().IsRegular()) {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return f.Sync()
-	})
 }
 
 // load returns a load cell: the attack, then the drain.
@@ -318,7 +302,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 			if err := p.Stop(stopTimeout); err != nil {
 				return bench.Sample{}, fmt.Errorf("%s: first stop: %w", sys, err)
 			}
-			if err := syncTree(dir); err != nil {
+			if err := faultfs.SyncTree(dir); err != nil {
 				return bench.Sample{}, err
 			}
 		}

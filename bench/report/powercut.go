@@ -23,7 +23,7 @@ const powercutIntro = "Each cut is a power cut, not a process crash: SIGKILL, th
 	"a request is stored whole or not at all; an id is never given to two events, not even across a cut that rolls the id counter back " +
 	"(each delivered `(collector_id, id)` maps to one payload, ever); the file each cut leaves passes SQLite's `integrity_check`. " +
 	"*Lost* must be 0 for every mode (anything else fails the run). The **negative control** is the same collector built with " +
-	"`-tags harness_syncoff` (synchronous=OFF, not a production option): it must lose acknowledged events in the same run, or the experiment fails, " +
+	"`-tags harness_syncoff` (synchronous=OFF, not a production option), installed first (started, stopped, its files fsync'd): it must lose acknowledged events in the same run, or the experiment fails, " +
 	"because a cut that forgets nothing proves nothing. *Pages forgotten* counts the 4 KiB pages each cut dropped (SQLite's `-shm` index alone is 8); " +
 	"counts are totals over repetitions."
 

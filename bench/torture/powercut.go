@@ -281,6 +281,24 @@ func (cfg Powercut) run(sh *pcShared, mode store.Mode, control bool) func(contex
 			"-upload-interval", "20ms", "-upload-batch", "200", "-upload-max-backoff", "200ms",
 			"-max-backlog", "0", "-drain-timeout", "10s",
 		}
+		if control {
+			// Installed first (started, stopped, every file fsync'd), as
+			// the peer is: a collector that never fsyncs would otherwise
+			// lose its database's creation too, and a cut can bring back
+			// the rollback journal of its switch to WAL, on which the
+			// start-up checks refuse to start. What the cuts then take is
+			// what it acknowledged.
+			p, err := startCollector(ctx, bin, args, startTimeout)
+			if err != nil {
+				return bench.Sample{}, err
+			}
+			if err := p.Stop(stopTimeout); err != nil {
+				return bench.Sample{}, fmt.Errorf("install: %w", err)
+			}
+			if err := faultfs.SyncTree(filepath.Dir(buf)); err != nil {
+				return bench.Sample{}, err
+			}
+		}
 		rng := rand.New(rand.NewPCG(rep.Seed, 1))
 		l := newLoad(cfg.Load, rep.Seed)
 		defer l.stop()
