@@ -28,7 +28,7 @@ import (
 	"edgecollector/bench/faultfs"
 	"edgecollector/bench/httpbench"
 	"edgecollector/bench/peer"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/storebench"
 	"edgecollector/collector/store"
 )
@@ -134,7 +134,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	}
 	for _, x := range inner {
 		for _, u := range x.Units {
-			if !slices.ContainsFunc(e.Units, func(v results.Unit) bool { return v.Name == u.Name }) {
+			if !slices.ContainsFunc(e.Units, func(v record.Unit) bool { return v.Name == u.Name }) {
 				e.Units = append(e.Units, u)
 			}
 		}
@@ -169,7 +169,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 // wrap makes an inner cell a storage cell: the class's latency is set on
 // the mount before it runs, and the class goes into its configuration.
 func (cfg Config) wrap(m *mount, c Class, name string, ic bench.Cell) bench.Cell {
-	conf := []results.KV{ic.Config[0], {Key: "class", Value: c.Name}, {Key: "fsync-ms", Value: strconv.FormatFloat(c.Latency.Seconds()*1000, 'f', -1, 64)}}
+	conf := []record.KV{ic.Config[0], {Key: "class", Value: c.Name}, {Key: "fsync-ms", Value: strconv.FormatFloat(c.Latency.Seconds()*1000, 'f', -1, 64)}}
 	for _, kv := range ic.Config[1:] {
 		if kv.Key == "producers" || kv.Key == "conns" {
 			conf = append(conf, kv)

@@ -9,9 +9,9 @@ import (
 
 	"edgecollector/bench"
 	"edgecollector/bench/faultfs"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 func TestMain(m *testing.M) {
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	rig.Main(m)
 }
 
 // TestCells runs the in-process and HTTP cells of two classes: an emulated
@@ -32,14 +32,8 @@ func TestCells(t *testing.T) {
 	if err := faultfs.Usable(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
-	if testing.Short() {
-		t.Skip("builds and runs the collector binary")
-	}
+	bin := rig.Binary(t)
 	dir := t.TempDir()
-	bin, err := proc.BuildCollector(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	slow := Class{"slow", 20 * time.Millisecond, "slow"}
 	e := Config{
 		Binary: bin, DBDir: dir, Modes: []store.Mode{store.Serialized, store.Group},
@@ -64,7 +58,7 @@ func TestCells(t *testing.T) {
 		for _, p := range s.Problems {
 			t.Errorf("%s %s: %s", c.Name, c.Label(), p)
 		}
-		v, _ := (&results.Point{Values: s.Values}).Value("events/s")
+		v, _ := (&record.Point{Values: s.Values}).Value("events/s")
 		rate[c.Name+" "+c.Label()] = v
 		t.Logf("%s %s: %.0f events/s", c.Name, c.Label(), v)
 	}

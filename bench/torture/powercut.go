@@ -1,7 +1,6 @@
 package torture
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -20,8 +19,9 @@ import (
 	"edgecollector/bench"
 	"edgecollector/bench/faultfs"
 	"edgecollector/bench/peer"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 // Powercut configures the powercut experiment: the torture's kills, each
@@ -65,18 +65,18 @@ const (
 )
 
 var (
-	unitCuts       = results.Unit{Name: "cuts", Better: 0}
-	unitCutsUpload = results.Unit{Name: "cuts-in-upload", Better: 0}
-	unitForgotten  = results.Unit{Name: "forgotten-pages", Better: 0}
-	unitTorn       = results.Unit{Name: "torn-sectors", Better: 0}
-	unitIntegrity  = results.Unit{Name: "integrity-failures", Better: -1}
-	unitReused     = results.Unit{Name: "reused-ids", Better: -1}
+	unitCuts       = record.Unit{Name: "cuts", Better: 0}
+	unitCutsUpload = record.Unit{Name: "cuts-in-upload", Better: 0}
+	unitForgotten  = record.Unit{Name: "forgotten-pages", Better: 0}
+	unitTorn       = record.Unit{Name: "torn-sectors", Better: 0}
+	unitIntegrity  = record.Unit{Name: "integrity-failures", Better: -1}
+	unitReused     = record.Unit{Name: "reused-ids", Better: -1}
 )
 
-func powercutUnits() []results.Unit {
-	units := []results.Unit{unitCuts, unitCutsUpload, unitAcked, unitLost, unitDups, unitReused, unitIntegrity, unitForgotten, unitTorn, unitUnanswered, unitRecP50, unitRecMax, unitReadyP50, unitReadyMax}
+func powercutUnits() []record.Unit {
+	units := []record.Unit{unitCuts, unitCutsUpload, unitAcked, unitLost, unitDups, unitReused, unitIntegrity, unitForgotten, unitTorn, unitUnanswered, unitRecP50, unitRecMax, unitReadyP50, unitReadyMax}
 	for _, u := range peer.CutUnits {
-		if !slices.ContainsFunc(units, func(v results.Unit) bool { return v.Name == u.Name }) {
+		if !slices.ContainsFunc(units, func(v record.Unit) bool { return v.Name == u.Name }) {
 			units = append(units, u)
 		}
 	}
@@ -140,7 +140,7 @@ func (cfg Powercut) Experiment() *bench.Experiment {
 	for _, m := range cfg.Modes {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Powercut",
-			Config: []results.KV{{Key: "mode", Value: string(m)}, {Key: "cuts", Value: strconv.Itoa(cfg.Cuts)}},
+			Config: []record.KV{{Key: "mode", Value: string(m)}, {Key: "cuts", Value: strconv.Itoa(cfg.Cuts)}},
 			Cost:   cost(cfg.Cuts),
 			Run:    cfg.run(sh, m, false),
 		})
@@ -148,7 +148,7 @@ func (cfg Powercut) Experiment() *bench.Experiment {
 	if cfg.ControlCuts > 0 {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Powercut",
-			Config: []results.KV{{Key: "mode", Value: ControlMode}, {Key: "cuts", Value: strconv.Itoa(cfg.ControlCuts)}},
+			Config: []record.KV{{Key: "mode", Value: ControlMode}, {Key: "cuts", Value: strconv.Itoa(cfg.ControlCuts)}},
 			Cost:   cost(cfg.ControlCuts),
 			Run:    cfg.run(sh, store.Group, true),
 		})
@@ -157,7 +157,7 @@ func (cfg Powercut) Experiment() *bench.Experiment {
 		for _, sys := range PowercutPeerSystems {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name:   "PowercutPeer",
-				Config: []results.KV{{Key: "mode", Value: string(sys)}, {Key: "batch", Value: strconv.Itoa(cfg.PeerBatch)}, {Key: "conns", Value: strconv.Itoa(cfg.PeerConns)}},
+				Config: []record.KV{{Key: "mode", Value: string(sys)}, {Key: "batch", Value: strconv.Itoa(cfg.PeerBatch)}, {Key: "conns", Value: strconv.Itoa(cfg.PeerConns)}},
 				Cost:   cfg.PeerKillAfter + 5*time.Second,
 				Run:    cfg.runPeer(sh, sys),
 			})
@@ -197,14 +197,13 @@ func (cfg Powercut) syncOffBinary(ctx context.Context, sh *pcShared) (string, er
 // BuildSyncOff builds the negative control, the collector with -tags
 // harness_syncoff, into dir, from the module the current directory belongs to.
 func BuildSyncOff(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", errors.New("build the negative control: run bench from the repository")
+	root, err := rig.ModuleRoot(ctx)
+	if err != nil {
+		return "", fmt.Errorf("build the negative control: %w", err)
 	}
 	bin := filepath.Join(dir, "collector-syncoff")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", syncOffTag, "-o", bin, "./collector/cmd/collector")
-	cmd.Dir = filepath.Dir(gomod)
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the negative control: %v: %s", err, out)
@@ -258,11 +257,9 @@ func (cfg Powercut) run(sh *pcShared, mode store.Mode, control bool) func(contex
 		if bin == "" {
 			return bench.Sample{}, errNoBinary
 		}
-		recv, err := sh.receiver()
-		if err != nil {
+		if err := sh.startReceiver(); err != nil {
 			return bench.Sample{}, err
 		}
-		recv.reset()
 		dir, err := os.MkdirTemp(cfg.DBDir, "powercut-cell-*")
 		if err != nil {
 			return bench.Sample{}, err
@@ -273,190 +270,129 @@ func (cfg Powercut) run(sh *pcShared, mode store.Mode, control bool) func(contex
 			return bench.Sample{}, err
 		}
 		defer ffs.Close()
-		db := filepath.Join(buf, "events.db")
-		args := []string{
-			"-db", db, "-addr", "127.0.0.1:0", "-mode", string(mode),
-			"-sink", "webhook", "-webhook-url", recv.url, "-webhook-timeout", "5s",
-			"-collector-id", "powercut", "-log-format", "json",
-			"-upload-interval", "20ms", "-upload-batch", "200", "-upload-max-backoff", "200ms",
-			"-max-backlog", "0", "-drain-timeout", "10s",
-		}
+		pc := &cutCell{tortureCell: tortureCell{
+			cfg: Config{Kills: cuts, MinUp: cfg.MinUp, MaxUp: cfg.MaxUp}, recv: sh.recv, got: &sh.got,
+			c: rig.Collector{
+				Bin: bin, DB: filepath.Join(buf, "events.db"), Mode: string(mode), ID: "powercut", Webhook: sh.recv.URL,
+				Flags: []string{"-webhook-timeout", "5s", "-upload-interval", "20ms", "-upload-batch", "200",
+					"-upload-max-backoff", "200ms", "-max-backlog", "0", "-drain-timeout", "10s"},
+			},
+			prod: cfg.Load.producers(rep.Seed),
+			rng:  rand.New(rand.NewPCG(rep.Seed, 1)),
+		}, ffs: ffs, control: control}
+		pc.crashed, pc.checkName = pc.cut, "integrity_check"
+		defer pc.prod.stop()
 		if control {
-			// Installed first (started, stopped, every file fsync'd), as
-			// the peer is: a collector that never fsyncs would otherwise
-			// lose its database's creation too, and a cut can bring back
-			// the rollback journal of its switch to WAL, on which the
-			// start-up checks refuse to start. What the cuts then take is
-			// what it acknowledged.
-			p, err := startCollector(ctx, bin, args, startTimeout)
-			if err != nil {
-				return bench.Sample{}, err
-			}
-			if err := p.Stop(stopTimeout); err != nil {
-				return bench.Sample{}, fmt.Errorf("install: %w", err)
-			}
-			if err := faultfs.SyncTree(filepath.Dir(buf)); err != nil {
+			if err := pc.install(ctx, buf); err != nil {
 				return bench.Sample{}, err
 			}
 		}
-		rng := rand.New(rand.NewPCG(rep.Seed, 1))
-		l := newLoad(cfg.Load, rep.Seed)
-		defer l.stop()
-
-		proc, err := startCollector(ctx, bin, args, startTimeout)
-		if err != nil {
+		if pc.proc, err = pc.c.Start(ctx, startTimeout); err != nil {
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if proc != nil && !proc.Exited() {
-				proc.Kill()
+			if !pc.proc.Exited() {
+				pc.proc.Kill()
 			}
 		}()
-		l.target.Store(&target{url: "http://" + proc.Addr() + "/events"})
-		l.start()
-
-		var (
-			highWater       []int64
-			recovery, ready []int64
-			trapped         int
-			forgotten       int64
-			torn            int
-			integrity       int
-			problems        []string
-		)
+		pc.prod.target.Set(pc.proc.URL("/events"), 0)
+		pc.prod.start()
 		for k := range cuts {
-			if err := ctx.Err(); err != nil {
+			if err := pc.killAndRestart(ctx, k); err != nil {
 				return bench.Sample{}, err
 			}
-			up := cfg.MinUp + time.Duration(rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
-			switch tr := trap(k % 3); tr {
-			case trapNone:
-				sleep(ctx, up)
-			default:
-				sleep(ctx, cfg.MinUp)
-				recv.arm(tr)
-				select {
-				case <-recv.sprung:
-					trapped++
-					if tr == trapAnswered {
-						sleep(ctx, time.Duration(rng.Int64N(int64(2*time.Millisecond))))
-					}
-				case <-time.After(up):
-				case <-ctx.Done():
-				}
-				recv.disarm()
-			}
-			if err := proc.Kill(); err != nil {
-				return bench.Sample{}, err
-			}
-			cs, err := ffs.Cut()
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("cut %d: %w", k+1, err)
-			}
-			forgotten += cs.DirtyPages
-			torn += cs.TornSectors
-			hw, check, err := cutState(ctx, db)
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("after cut %d: %w", k+1, err)
-			}
-			if check != "ok" {
-				integrity++
-				if !control {
-					problems = append(problems, fmt.Sprintf("after cut %d the file fails SQLite's integrity_check: %s", k+1, check))
-				}
-			}
-			highWater = append(highWater, hw)
-
-			proc, err = startCollector(ctx, bin, args, startTimeout)
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("restart %d: %w", k+1, err)
-			}
-			base := "http://" + proc.Addr()
-			l.target.Store(&target{url: base + "/events", epoch: k + 1})
-			rd, rc, err := timeRecovery(ctx, proc, base, l, rng)
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("restart %d: %w", k+1, err)
-			}
-			ready, recovery = append(ready, int64(rd)), append(recovery, int64(rc))
 		}
-		sleep(ctx, cfg.MinUp)
-
-		l.stop()
-		if err := waitBacklog(ctx, "http://"+proc.Addr(), 0, drainTimeout); err != nil {
-			return bench.Sample{}, err
-		}
-		if err := proc.Stop(stopTimeout); err != nil {
-			return bench.Sample{}, err
-		}
-		rows, err := readRows(ctx, db)
-		if err != nil {
-			return bench.Sample{}, err
-		}
-		got, _, bad := recv.snapshot()
-		v := checkLedger(l, rows, got, bad, highWater)
-		lost, reused := cutLosses(l, rows, got)
-		s := bench.Sample{Iters: cuts}
-		if control {
-			// Its losses are the point; what would fail ours is expected.
-			if lost == 0 {
-				s.Problems = []string{fmt.Sprintf("the negative control (synchronous=OFF) lost no acknowledged event over %d cuts: the cut does not forget, and the experiment proves nothing", cuts)}
-			}
-		} else {
-			s.Problems = append(problems, v.problems...)
-		}
-		if v.acked == 0 {
-			return s, errors.New("no event was acknowledged")
-		}
-		slices.Sort(recovery)
-		slices.Sort(ready)
-		s.Values = []results.Value{
-			{Value: float64(cuts), Unit: unitCuts.Name},
-			{Value: float64(trapped), Unit: unitCutsUpload.Name},
-			{Value: float64(v.acked), Unit: unitAcked.Name},
-			{Value: float64(lost), Unit: unitLost.Name},
-			{Value: float64(v.duplicates), Unit: unitDups.Name},
-			{Value: float64(reused), Unit: unitReused.Name},
-			{Value: float64(integrity), Unit: unitIntegrity.Name},
-			{Value: float64(forgotten), Unit: unitForgotten.Name},
-			{Value: float64(torn), Unit: unitTorn.Name},
-			{Value: float64(l.counts()[0]), Unit: unitUnanswered.Name},
-			{Value: float64(pctl(recovery, 0.5)), Unit: unitRecP50.Name},
-			{Value: float64(pctl(recovery, 1)), Unit: unitRecMax.Name},
-			{Value: float64(pctl(ready, 0.5)), Unit: unitReadyP50.Name},
-			{Value: float64(pctl(ready, 1)), Unit: unitReadyMax.Name},
-		}
-		return s, nil
+		rig.Sleep(ctx, cfg.MinUp)
+		return pc.check(ctx)
 	}
 }
 
-// cutLosses counts, over the whole run, the acknowledged events a cut
-// lost (not in the database as sent, or never delivered as sent: after a
-// cut rolls the id counter back, a lost event's id can hold another event)
-// and the ids given to more than one event (acknowledged twice, or
-// delivered with different bytes). The ledger names the first few of each;
-// these are the totals.
-func cutLosses(l *load, rows map[int64]*row, got map[int64]*delivery) (lost, reused int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	acks := make(map[int64]int)
-	for _, a := range l.acked {
-		for i, id := range a.ids {
-			e := a.events[i]
-			acks[id]++
-			r, d := rows[id], got[id]
-			stored := r != nil && r.deviceID == e.deviceID && r.kind == e.kind && bytes.Equal(r.payload, e.payload)
-			delivered := d != nil && d.first.DeviceID == e.deviceID && d.first.Kind == e.kind && bytes.Equal(d.first.Payload, e.payload)
-			if !stored || !delivered {
-				lost++
-			}
+// cutCell is one repetition of a powercut cell: a torture cell whose kills
+// each come with a power cut.
+type cutCell struct {
+	tortureCell
+	ffs       *faultfs.Remote
+	control   bool // the negative control: its losses are the point
+	forgotten int64
+	torn      int
+	integrity int // files failing integrity_check
+}
+
+// install starts the collector once, stops it and makes every file under
+// the cell durable, as a sync after an installation would. The negative
+// control gets it: a collector that never fsyncs would otherwise lose its
+// database's creation too, and a cut can bring back the rollback journal
+// of its switch to WAL, on which the start-up checks refuse to start.
+// What its cuts then take is what it acknowledged.
+func (pc *cutCell) install(ctx context.Context, buf string) error {
+	p, err := pc.c.Start(ctx, startTimeout)
+	if err != nil {
+		return err
+	}
+	if err := p.Stop(stopTimeout); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	return faultfs.SyncTree(filepath.Dir(buf))
+}
+
+// cut is the power cut after kill k, and what it left: the largest id ever
+// handed out and SQLite's integrity_check.
+func (pc *cutCell) cut(ctx context.Context, k int) (int64, string, error) {
+	cs, err := pc.ffs.Cut()
+	if err != nil {
+		return 0, "", fmt.Errorf("cut %d: %w", k+1, err)
+	}
+	pc.forgotten += cs.DirtyPages
+	pc.torn += cs.TornSectors
+	hw, check, err := cutState(ctx, pc.c.DB)
+	if err == nil && check != "ok" {
+		pc.integrity++
+		if pc.control {
+			check = "ok" // expected of the control, counted, not a failure
 		}
 	}
-	for id, n := range acks {
-		if n > 1 || (got[id] != nil && got[id].differs) {
-			reused++
-		}
+	return hw, check, err
+}
+
+// check finishes the cell and holds it to the ledger; the negative control
+// must have lost acknowledged events.
+func (pc *cutCell) check(ctx context.Context) (bench.Sample, error) {
+	v, err := pc.finish(ctx)
+	if err != nil {
+		return bench.Sample{}, err
 	}
-	return lost, reused
+	cuts := pc.cfg.Kills
+	lost := v.Acked - v.Intact
+	s := bench.Sample{Iters: cuts}
+	if pc.control {
+		if lost == 0 {
+			s.Problems = []string{fmt.Sprintf("the negative control (synchronous=OFF) lost no acknowledged event over %d cuts: the cut does not forget, and the experiment proves nothing", cuts)}
+		}
+	} else {
+		s.Problems = append(pc.problems, v.Problems...)
+	}
+	if v.Acked == 0 {
+		return s, errors.New("no event was acknowledged")
+	}
+	slices.Sort(pc.recovery)
+	slices.Sort(pc.ready)
+	s.Values = []record.Value{
+		{Value: float64(cuts), Unit: unitCuts.Name},
+		{Value: float64(pc.trapped), Unit: unitCutsUpload.Name},
+		{Value: float64(v.Acked), Unit: unitAcked.Name},
+		{Value: float64(lost), Unit: unitLost.Name},
+		{Value: float64(v.Duplicates), Unit: unitDups.Name},
+		{Value: float64(v.ReusedIDs), Unit: unitReused.Name},
+		{Value: float64(pc.integrity), Unit: unitIntegrity.Name},
+		{Value: float64(pc.forgotten), Unit: unitForgotten.Name},
+		{Value: float64(pc.torn), Unit: unitTorn.Name},
+		{Value: float64(pc.prod.ledger.Statuses()[0]), Unit: unitUnanswered.Name},
+		{Value: float64(pctl(pc.recovery, 0.5)), Unit: unitRecP50.Name},
+		{Value: float64(pctl(pc.recovery, 1)), Unit: unitRecMax.Name},
+		{Value: float64(pctl(pc.ready, 0.5)), Unit: unitReadyP50.Name},
+		{Value: float64(pctl(pc.ready, 1)), Unit: unitReadyMax.Name},
+	}
+	return s, nil
 }
 
 // cutState reads what a cut left: the largest id ever handed out and

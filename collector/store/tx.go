@@ -144,6 +144,19 @@ func (s *Store) runTx(ctx context.Context, b beginner, fn func(*wtx) error) erro
 	return nil
 }
 
+// maxBackoff bounds one wait between retries of a busy transaction.
+const maxBackoff = 100 * time.Millisecond
+
+// backoff is the wait before retry number attempt+1: exponential from 1 ms
+// up to maxBackoff, with full jitter (half to one and a half times).
+func backoff(attempt int) time.Duration {
+	d := maxBackoff
+	if attempt < 7 { // a wider shift overflows the Duration: 1ms<<64 is 0
+		d = min(time.Millisecond<<attempt, maxBackoff)
+	}
+	return rand.N(d) + d/2
+}
+
 // retry runs op until it succeeds, fails with something other than busy, or
 // has been retried MaxRetries times. Every busy error and every retry is
 // counted. Backoff is exponential with full jitter so that writers that
@@ -163,8 +176,7 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 			return fmt.Errorf("%w: gave up after %d retries: %w", collector.ErrBusy, attempt, err)
 		}
 		s.stats.retries.Add(1)
-		d := min(time.Millisecond<<attempt, 100*time.Millisecond)
-		t := time.NewTimer(rand.N(d) + d/2)
+		t := time.NewTimer(backoff(attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():

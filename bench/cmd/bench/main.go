@@ -1,12 +1,13 @@
 // Command bench is the research harness: it runs the experiments that
-// measure the collector's write modes, writes raw results, regenerates the
-// report from committed results, and gates CI on the ratios between modes.
+// measure the collector (its write modes, its promises under crashes and
+// outages, a fleet, a peer), writes raw results, regenerates the report from
+// committed results, and gates CI on the ratios between modes.
 //
-//	bench run [flags] [throughput|http|contention|disjoint ...]
+//	bench run [flags] [experiment ...]   the experiments of bench/experiments; default: all
 //	bench report [-results dir] [-out dir]
 //	bench gate [-thresholds file] [flags]
 //
-// `bench help` explains each.
+// `bench help` lists the commands, `bench <command> -h` their flags.
 package main
 
 import (
