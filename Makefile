@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/collector
 
-.PHONY: help build run test check bench scenarios dist fuzz torture soak mcp-e2e reproduce report gate clean peer
+.PHONY: help build run test check bench scenarios dist fuzz torture soak powercut storage mcp-e2e reproduce report gate clean peer
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's|$$(PLATFORMS)|$(PLATFORMS)|' | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,7 +60,7 @@ clean: ## remove build output
 	rm -rf bin dist
 
 # --- research harness (bench/): reproduce, report, gate -------------------
-# make reproduce            full run of every experiment, then the report (~27 min on 2 cores)
+# make reproduce            full run of every experiment, then the report (~32 min on 2 cores, estimated)
 # make reproduce QUICK=1    the same pipeline as a smoke run, a few minutes
 # make reproduce SKIP=a,b   leave experiments out (e.g. SKIP=peer when time is short)
 # BENCH_FLAGS passes flags to `bench run`/`bench gate`, e.g. BENCH_FLAGS=-allow-busy
@@ -96,7 +96,7 @@ report: bench-bin ## regenerate reports/ from the raw results under results/ (de
 gate: bench-bin ## quick interleaved run; fails when a mode ratio's 95% CI lies past bench/gates.txt
 	./$(BENCH_BIN) gate $(BENCH_FLAGS)
 
-# --- reliability: crash torture, sink outage soak, fuzzing -----------------
+# --- reliability: crash torture, sink outage soak, power cuts, fuzzing ------
 # Each is a harness experiment: figures go to RESULTS/<machine>/<timestamp>/
 # (torture.txt, soak.txt, fuzz.txt; with QUICK=1 under SMOKE, see above) and
 # into the report's reliability part; a lost acknowledged event or a crasher
@@ -108,6 +108,15 @@ torture: build bench-bin ## crash torture: SIGKILL under load, restart, ledger; 
 
 soak: build bench-bin ## sink outage soak: backlog to its cap, 503s, recovery, drain, ledger (~3.5 min; QUICK=1: ~50 s)
 	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) -results $(RESULTS) $(BENCH_FLAGS) soak
+
+# powercut and storage mount a faultfs (FUSE): they need root and /dev/fuse.
+# They use bin/otelcol-peer when it is there (make peer) and leave its cells
+# out when it is not.
+powercut: build bench-bin ## power cuts on a FUSE filesystem that forgets what was not fsync'd; ledger, negative control, the peer (~4 min; QUICK=1: ~40 s)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) -peer $(PEER_BIN) -results $(RESULTS) $(BENCH_FLAGS) powercut
+
+storage: build bench-bin ## the write modes at the fsync latency of each storage class, on a FUSE mount (~3 min; QUICK=1: ~40 s)
+	./$(BENCH_BIN) run $(if $(QUICK),-quick) -collector $(BIN) -peer $(PEER_BIN) -results $(RESULTS) $(BENCH_FLAGS) storage
 
 fuzz: bench-bin ## each fuzz target for FUZZTIME (30s; QUICK=1: 10s), figures recorded as the fuzz experiment
 	./$(BENCH_BIN) run -fuzztime $(FUZZTIME) -results $(RESULTS) $(BENCH_FLAGS) fuzz

@@ -23,6 +23,10 @@ type Spec struct {
 	// Check runs before the machine checks and the builds, so that a
 	// missing prerequisite stops a run at once, not minutes into it; may be nil.
 	Check func() error
+	// Needs, when set, says whether this machine can run the experiment at
+	// all (FUSE, say): where it cannot, a run of every experiment leaves
+	// it out, saying why, and a run that names it fails.
+	Needs func() error
 	// New returns the experiment for a profile: its cells, their planned
 	// cost, how each runs.
 	New func(Profile, Env) *Experiment

@@ -14,6 +14,7 @@ import (
 	"edgecollector/bench/httpbench"
 	"edgecollector/bench/peer"
 	"edgecollector/bench/reportgen"
+	"edgecollector/bench/storage"
 	"edgecollector/bench/storebench"
 	"edgecollector/bench/torture"
 )
@@ -29,6 +30,8 @@ var All = []*bench.Spec{
 	fuzzbench.Spec,
 	fleet.Spec,
 	peer.Spec,
+	torture.PowercutSpec,
+	storage.Spec,
 }
 
 // Names are the experiments' names, in order.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"slices"
+	"strconv"
 	"testing"
 
 	"edgecollector/bench"
@@ -75,6 +76,33 @@ func TestSpecs(t *testing.T) {
 	}
 	if Lookup("throughput") != All[0] || Lookup("warp") != nil {
 		t.Error("Lookup")
+	}
+}
+
+// The power-cut and storage experiments keep what their issue asks of the
+// full run: 50 cuts per mode, and 6 counted repetitions for a CI.
+func TestPowercutAndStorageBudgets(t *testing.T) {
+	env := bench.Env{Scratch: t.TempDir(), Collector: "collector"}
+	for _, name := range []string{"powercut", "storage"} {
+		e := Lookup(name).New(bench.Full, env)
+		if e.Reps < 5 || (name == "storage" && e.Reps < 6) {
+			t.Errorf("%s: %d counted repetitions", name, e.Reps)
+		}
+		if name == "powercut" {
+			cuts := 0
+			for _, c := range e.Cells {
+				if c.Name == "Powercut" && c.Config[0].Value == "group" {
+					n, _ := strconv.Atoi(c.Config[1].Value)
+					cuts = n * e.Reps
+				}
+			}
+			if cuts < 50 {
+				t.Errorf("powercut: %d cuts per mode, want 50+", cuts)
+			}
+		}
+		if e.Close != nil {
+			e.Close()
+		}
 	}
 }
 

@@ -23,12 +23,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/faultfs"
 	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/internal/rig"
@@ -58,6 +60,23 @@ type Config struct {
 
 	// Reps and Warmup are the experiment's own repetitions (bench.Experiment).
 	Reps, Warmup int
+
+	// Cut, when set, is a power cut between the kill check's SIGKILL and
+	// its restart: the powercut experiment sets it, with Dir on a faultfs
+	// mount. Each kill check then installs the system first (starts and
+	// stops it, then fsyncs every file and directory under its cell, as a
+	// sync after an installation would), so what the cut tests is the
+	// system's own fsync of what it acknowledges, not whether its config
+	// or a directory made at its first start survives. The receiver
+	// refuses every delivery (503) from the start of the load until the
+	// restart, so what was acknowledged waits in the system's queue when
+	// the cut comes, as on a box whose uplink is down. The drain ends once
+	// nothing new arrived for DrainQuiet, a restart that fails counts
+	// every undelivered event as lost, and a loss by the peer is a value,
+	// not a failed check (by our collector it still fails the check): what
+	// a cut costs the peer is the finding.
+	Cut        func() error
+	DrainQuiet time.Duration
 }
 
 // ErrNoPeer is returned when the peer binary is missing.
@@ -98,7 +117,13 @@ var (
 	unitRecovery  = record.Unit{Name: "recovery-ns", Better: -1}
 	unitLost      = record.Unit{Name: "lost-events", Better: -1}
 	unitDups      = record.Unit{Name: "dup-events", Better: -1}
-	allUnits      = []record.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
+
+	// The kill check with a power cut (Config.Cut) adds these.
+	unitRestartFailed = record.Unit{Name: "restart-failed", Better: -1}
+	unitUncleanExit   = record.Unit{Name: "unclean-exit", Better: -1}
+	allUnits          = []record.Unit{unitAccepted, unitDelivered, unitDrain, unitBacklog, unitP50, unitP99, unitRSS, unitCPU, unitErrors, unitAcked, unitRecovery, unitLost, unitDups}
+	// CutUnits are the kill check's units under a power cut.
+	CutUnits = []record.Unit{unitAcked, unitBacklog, unitRecovery, unitLost, unitDups, unitRestartFailed, unitUncleanExit}
 )
 
 const (
@@ -181,7 +206,11 @@ func (c *experiment) setup(sys System) (string, error) {
 		return "", c.recvErr
 	}
 	c.recv.Reset()
-	return os.MkdirTemp(c.Dir, "peer-*")
+	dir, err := os.MkdirTemp(c.Dir, "peer-*")
+	if err == nil && c.Cut != nil {
+		err = faultfs.SyncTree(c.Dir)
+	}
+	return dir, err
 }
 
 // load returns a load cell: the attack, then the drain.
@@ -264,6 +293,15 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		if err != nil {
 			return bench.Sample{}, err
 		}
+		if c.Cut != nil {
+			if err := c.install(ctx, in, dir); err != nil {
+				return bench.Sample{}, err
+			}
+			if err := c.recv.Set(rig.Fail(http.StatusServiceUnavailable)); err != nil {
+				return bench.Sample{}, err
+			}
+			defer c.recv.Set(rig.Take)
+		}
 		p, err := in.start(ctx)
 		if err != nil {
 			return bench.Sample{}, err
@@ -284,51 +322,96 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		if t.ok == 0 {
 			return bench.Sample{}, fmt.Errorf("%s: no request succeeded before the kill (%d sent, %d errors): %s", sys, t.sent, t.errors, t.firstErr)
 		}
+		var restartFailed, uncleanExit float64
+		drained, recovery := false, time.Duration(0)
+		if c.Cut != nil {
+			if err := c.Cut(); err != nil {
+				return bench.Sample{}, fmt.Errorf("power cut: %w", err)
+			}
+			if err := c.recv.Set(rig.Take); err != nil {
+				return bench.Sample{}, err
+			}
+		}
 		restarted := time.Now()
 		p2, err := in.start(ctx)
-		if err != nil {
+		switch {
+		case err != nil && c.Cut == nil:
 			return bench.Sample{}, fmt.Errorf("restart after SIGKILL: %w", err)
-		}
-		_, drained := c.drain(ctx, t.acked, t.ackedN)
-		recovery := time.Since(restarted)
-		if err := p2.Stop(stopTimeout); err != nil {
-			return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
+		case err != nil:
+			restartFailed = 1 // after a power cut: what it could not recover is lost
+		default:
+			_, drained = c.drain(ctx, t.acked, t.ackedN)
+			recovery = time.Since(restarted)
+			if err := p2.Stop(stopTimeout); err != nil {
+				if c.Cut == nil {
+					return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
+				}
+				uncleanExit = 1
+			}
 		}
 		lost, dups := c.got.missing(t.acked), c.got.dups.Load()
 		s := bench.Sample{Iters: int(t.ackedN)}
-		if lost > 0 {
+		if c.Cut != nil {
+			s.Values = append(s.Values,
+				record.Value{Value: restartFailed, Unit: unitRestartFailed.Name},
+				record.Value{Value: uncleanExit, Unit: unitUncleanExit.Name})
+		}
+		if lost > 0 && (c.Cut == nil || !sys.otel()) {
 			how := "after the drain"
 			if !drained {
 				how = fmt.Sprintf("within %s of the restart", c.DrainTimeout)
 			}
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d of %d events acknowledged before SIGKILL not delivered %s", sys, lost, t.ackedN, how))
 		}
-		s.Values = []record.Value{
-			{Value: float64(t.ackedN), Unit: unitAcked.Name},
-			{Value: float64(backlog), Unit: unitBacklog.Name},
-			{Value: float64(recovery.Round(time.Microsecond)), Unit: unitRecovery.Name},
-			{Value: float64(lost), Unit: unitLost.Name},
-			{Value: float64(dups), Unit: unitDups.Name},
-		}
+		s.Values = append(s.Values,
+			record.Value{Value: float64(t.ackedN), Unit: unitAcked.Name},
+			record.Value{Value: float64(backlog), Unit: unitBacklog.Name},
+			record.Value{Value: float64(recovery.Round(time.Microsecond)), Unit: unitRecovery.Name},
+			record.Value{Value: float64(lost), Unit: unitLost.Name},
+			record.Value{Value: float64(dups), Unit: unitDups.Name})
 		return s, nil
 	}
+}
+
+// install starts the system once and stops it (after a moment: a process
+// that only just opened its port may not handle SIGTERM yet), then makes
+// everything under its directory durable, as a sync after an installation
+// would.
+func (c *experiment) install(ctx context.Context, in *instance, dir string) error {
+	p, err := in.start(ctx)
+	if err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := p.Stop(stopTimeout); err != nil {
+		return fmt.Errorf("%s: first stop: %w", in.sys, err)
+	}
+	return faultfs.SyncTree(dir)
 }
 
 // tsBase is event 0's ts: a fixed instant, so runs are comparable.
 const tsBase = 1_748_722_000_000
 
 // drain waits until every acknowledged event reached the receiver, or
-// DrainTimeout passes; it returns how long it waited.
+// DrainTimeout passes, or (with DrainQuiet) nothing new arrived for
+// DrainQuiet; it returns how long it waited.
 func (c *experiment) drain(ctx context.Context, acked bitset, n int64) (time.Duration, bool) {
 	began := time.Now()
+	last, lastAt := c.got.unique.Load(), began
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.NewTimer(c.DrainTimeout)
 	defer deadline.Stop()
 	for {
 		// The unique count is cheap; the exact check runs once it could pass.
-		if c.got.unique.Load() >= n && c.got.missing(acked) == 0 {
+		u := c.got.unique.Load()
+		if u >= n && c.got.missing(acked) == 0 {
 			return time.Since(began), true
+		}
+		if u != last {
+			last, lastAt = u, time.Now()
+		} else if c.DrainQuiet > 0 && time.Since(lastAt) >= c.DrainQuiet {
+			return time.Since(began), false
 		}
 		select {
 		case <-tick.C:

@@ -171,3 +171,10 @@ func findings(s *rg.Section) []string {
 	}
 	return out
 }
+
+// Promise is what a 200 from system means, for the tables of the
+// experiments that run the peer beside their own cells.
+func Promise(system string) string { return peerPromise[system] }
+
+// Color is system's colour in every plot.
+func Color(system string) color.Color { return peerColors[system] }

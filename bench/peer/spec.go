@@ -11,6 +11,15 @@ import (
 // peerBin is -peer: the peer binary.
 var peerBin string
 
+// Binary is the peer binary -peer names, for the experiments that run the
+// peer beside their own cells (powercut, storage): "" when it is not there.
+func Binary() string {
+	if CheckPeer(peerBin) != nil {
+		return ""
+	}
+	return peerBin
+}
+
 // Spec is the peer experiment. Each cell starts a process and waits for its
 // backlog to drain, so it plans its own few, long repetitions (~6.5 min on
 // 2 cores).

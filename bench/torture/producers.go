@@ -76,12 +76,7 @@ func (s *shared) begin(bin, dbDir string) (db string, done func(), err error) {
 	if bin == "" {
 		return "", nil, errNoBinary
 	}
-	s.once.Do(func() { s.recv, s.err = rig.StartReceiver(&s.got) })
-	if s.err != nil {
-		return "", nil, s.err
-	}
-	s.recv.Reset()
-	if err := s.recv.Set(rig.Take); err != nil {
+	if err := s.startReceiver(); err != nil {
 		return "", nil, err
 	}
 	dir, err := os.MkdirTemp(dbDir, "cell-*")
@@ -89,6 +84,17 @@ func (s *shared) begin(bin, dbDir string) (db string, done func(), err error) {
 		return "", nil, err
 	}
 	return filepath.Join(dir, "events.db"), func() { os.RemoveAll(dir) }, nil
+}
+
+// startReceiver starts the receiver on first use, empties it and has it
+// take every batch.
+func (s *shared) startReceiver() error {
+	s.once.Do(func() { s.recv, s.err = rig.StartReceiver(&s.got) })
+	if s.err != nil {
+		return s.err
+	}
+	s.recv.Reset()
+	return s.recv.Set(rig.Take)
 }
 
 var errNoBinary = errors.New("no collector binary")

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/faultfs"
+	"edgecollector/bench/peer"
 	"edgecollector/collector/store"
 )
 
@@ -56,4 +58,29 @@ var SoakSpec = &bench.Spec{
 		return s.Experiment()
 	},
 	Report: soakReport,
+}
+
+// PowercutSpec is the power-cut experiment: 5 x 10 = 50 cuts per mode,
+// 5 x 4 for the negative control, 5 of each peer system when -peer is
+// there (~4 min on 2 cores). It needs FUSE (root and /dev/fuse).
+var PowercutSpec = &bench.Spec{
+	Name:      "powercut",
+	Collector: true,
+	Needs:     faultfs.Usable,
+	New: func(p bench.Profile, env bench.Env) *bench.Experiment {
+		c := Powercut{
+			Binary: env.Collector, Peer: peer.Binary(), DBDir: env.Scratch,
+			Modes: store.Modes, Reps: 5, Cuts: 10, ControlCuts: 4,
+			MinUp: 200 * time.Millisecond, MaxUp: 700 * time.Millisecond,
+			Torn: true, Load: DefaultLoad,
+			PeerConns: 16, PeerBatch: 100, PeerKillAfter: 1500 * time.Millisecond,
+		}
+		if p.IsQuick() {
+			c.Reps, c.Cuts, c.ControlCuts = 1, 3, 3
+			c.MinUp, c.MaxUp = 150*time.Millisecond, 400*time.Millisecond
+			c.PeerKillAfter = 700 * time.Millisecond
+		}
+		return c.Experiment()
+	},
+	Report: powercutReport,
 }

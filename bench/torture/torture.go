@@ -110,6 +110,12 @@ type tortureCell struct {
 	recovery, ready []int64
 	trapped         int
 	problems        []string // found along the way
+
+	// crashed reads the file a kill left: the largest id ever handed out
+	// and the named check's verdict ("ok" when intact). rig.CrashState
+	// (quick_check) when nil; the powercut experiment cuts the power first.
+	crashed   func(ctx context.Context, k int) (maxID int64, check string, err error)
+	checkName string
 }
 
 func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.Rep) (bench.Sample, error) {
@@ -174,12 +180,17 @@ func (tc *tortureCell) killAndRestart(ctx context.Context, k int) error {
 	if err := tc.proc.Kill(); err != nil {
 		return err
 	}
-	hw, check, err := rig.CrashState(ctx, tc.c.DB)
+	crashed, name := tc.crashed, tc.checkName
+	if crashed == nil {
+		crashed = func(ctx context.Context, _ int) (int64, string, error) { return rig.CrashState(ctx, tc.c.DB) }
+		name = "quick_check"
+	}
+	hw, check, err := crashed(ctx, k)
 	if err != nil {
 		return fmt.Errorf("after kill %d: %w", k+1, err)
 	}
 	if check != "ok" {
-		tc.problems = append(tc.problems, fmt.Sprintf("after kill %d the file fails SQLite's quick_check: %s", k+1, check))
+		tc.problems = append(tc.problems, fmt.Sprintf("after kill %d the file fails SQLite's %s: %s", k+1, name, check))
 	}
 	tc.highWater = append(tc.highWater, hw)
 
@@ -239,23 +250,32 @@ func (tc *tortureCell) timeRecovery(ctx context.Context) (ready, recovered time.
 	}
 }
 
-// drainAndCheck stops the producers, drains the backlog to zero, stops the
+// finish stops the producers, drains the backlog to zero, stops the
 // collector cleanly, and holds what it left to the ledger.
-func (tc *tortureCell) drainAndCheck(ctx context.Context) (bench.Sample, error) {
+func (tc *tortureCell) finish(ctx context.Context) (rig.Verdict, error) {
 	tc.prod.stop()
 	if err := tc.proc.WaitBacklog(ctx, 0, drainTimeout); err != nil {
-		return bench.Sample{}, err
+		return rig.Verdict{}, err
 	}
 	if err := tc.proc.Stop(stopTimeout); err != nil {
-		return bench.Sample{}, err
+		return rig.Verdict{}, err
 	}
 	rows, err := rig.ReadRows(ctx, tc.c.DB)
 	if err != nil {
-		return bench.Sample{}, err
+		return rig.Verdict{}, err
 	}
 	v := tc.prod.ledger.Check(rows, tc.got.Snapshot(), tc.highWater)
 	if bad := tc.recv.Bad(); bad > 0 {
 		v.Problems = append(v.Problems, fmt.Sprintf("the receiver took %d batches that were not JSON arrays of events", bad))
+	}
+	return v, nil
+}
+
+// drainAndCheck finishes the cell and reports what it showed.
+func (tc *tortureCell) drainAndCheck(ctx context.Context) (bench.Sample, error) {
+	v, err := tc.finish(ctx)
+	if err != nil {
+		return bench.Sample{}, err
 	}
 	kills := tc.cfg.Kills
 	s := bench.Sample{Iters: kills, Problems: append(tc.problems, v.Problems...)}

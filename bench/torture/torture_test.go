@@ -2,16 +2,28 @@ package torture
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
+	"edgecollector/bench/faultfs"
 	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 	"edgecollector/internal/rig"
 )
 
-func TestMain(m *testing.M) { rig.Main(m) }
+func TestMain(m *testing.M) {
+	if child, err := faultfs.ChildMain(); child { // a powercut test's mount
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	rig.Main(m)
+}
 
 func value(t *testing.T, s bench.Sample, unit string) float64 {
 	t.Helper()

@@ -18,6 +18,10 @@ import (
 
 // FetchBacklog returns up to limit of the oldest events not yet uploaded.
 func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event, error) {
+	if err := s.FailErr(); err != nil {
+		// Fail-stop: ship nothing more; the restart ships what is on disk.
+		return nil, fmt.Errorf("read backlog: %w", err)
+	}
 	db, done := s.reader()
 	defer done()
 	rows, err := db.QueryContext(ctx,

@@ -15,3 +15,7 @@ var MigrationV1 = migrations[0]
 
 // Backoff is the wait before a busy transaction's next retry.
 var Backoff = backoff
+
+// FailStop makes s fail-stop as an I/O error from the engine would (a
+// real one comes from the harness's faultfs test, bench/torture).
+func FailStop(s *Store, cause error) error { return s.failStop(cause) }

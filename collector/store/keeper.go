@@ -82,6 +82,9 @@ func (s *Store) keep() {
 		case <-t.C:
 		}
 		s.checkFile()
+		if s.FailErr() != nil {
+			continue // fail-stop: nothing more is written, checkpoints included
+		}
 		k.mu.Lock()
 		s.walLook(ctx, k.conn, s.walBytes())
 		k.mu.Unlock()

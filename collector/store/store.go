@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -159,6 +160,12 @@ type Store struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// failErr is set, and failed closed, once the storage failed a write
+	// (ErrStorageFailed): from then on the store is fail-stop.
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  atomic.Pointer[error]
+
 	integ integrity // the damage check (preflight.go, integrity.go)
 	stats counters
 }
@@ -189,6 +196,16 @@ type Stats struct {
 	WAL              WALStats `json:"wal"`
 }
 
+// harnessSynchronous overrides Options.Synchronous in a binary built with
+// -tags harness_syncoff (syncoff_harness.go), the powercut experiment's
+// negative control. A build tag, not a flag or an environment variable:
+// no setting of a release binary can turn its durability off.
+var harnessSynchronous string
+
+// HarnessDurabilityOff reports whether this binary is the powercut
+// experiment's negative control, whose acknowledgements are not durable.
+func HarnessDurabilityOff() bool { return harnessSynchronous != "" }
+
 // Open opens (creating if needed) the buffer at o.Path, migrates its schema
 // and starts the write mode's machinery. Close releases it.
 func Open(ctx context.Context, o Options) (*Store, error) {
@@ -198,6 +215,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	if harnessSynchronous != "" {
+		o.Synchronous = harnessSynchronous
 	}
 	// One collector per file (lock.go): an existing file is locked before
 	// the start-up checks read it, a new one once they let it be created.
@@ -215,7 +235,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	engine := &SQLite
-	s := &Store{opts: o, engine: engine, lock: lock, log: o.Logger}
+	s := &Store{opts: o, engine: engine, lock: lock, log: o.Logger, failed: make(chan struct{})}
 	db, err := openGuarded(engine.Driver, engine.DSN(o.Path, ConnConfig{
 		BusyTimeout: o.BusyTimeout,
 		Synchronous: o.Synchronous,
@@ -342,6 +362,12 @@ func (s *Store) Close() error {
 	s.integ.stop()
 	s.stopKeeper()
 	err := s.w.close()
+	if ferr := s.FailErr(); ferr != nil {
+		// Fail-stop: no checkpoint and no close, which would checkpoint
+		// too. Nothing more is written; the next start recovers from what
+		// is on disk.
+		return errors.Join(err, ferr)
+	}
 	// Fold the WAL back so the file is self-contained for copies and tools.
 	if cerr := s.closeKeeper(); cerr != nil && err == nil {
 		err = cerr
@@ -368,7 +394,38 @@ func (s *Store) enter() error {
 		s.closeMu.RUnlock()
 		return collector.ErrClosed
 	}
+	if err := s.FailErr(); err != nil {
+		s.closeMu.RUnlock()
+		return err
+	}
 	return nil
+}
+
+// Failed is closed once the store is fail-stop (see FailErr).
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// FailErr is nil, or, once the storage failed a write, the error that made
+// the store fail-stop (it wraps ErrStorageFailed). After a failed fsync the
+// kernel may have dropped the pages it could not write and report the next
+// fsync as a success (PostgreSQL's "fsyncgate"): nothing this process writes
+// afterwards can be trusted to be durable, so it writes nothing more. Every
+// later write fails with this error; the collector exits, and the restart
+// recovers from what is really on disk.
+func (s *Store) FailErr() error {
+	if p := s.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// failStop makes the store fail-stop with cause; the first cause stays.
+func (s *Store) failStop(cause error) error {
+	s.failOnce.Do(func() {
+		err := fmt.Errorf("%w (the store stopped writing; restart the collector): %w", collector.ErrStorageFailed, cause)
+		s.failErr.Store(&err)
+		close(s.failed)
+	})
+	return s.FailErr()
 }
 
 // leave ends what enter admitted.
@@ -387,6 +444,8 @@ func (s *Store) classify(err error) error {
 		return fmt.Errorf("%w: %w", collector.ErrDiskFull, err)
 	case classNotDB:
 		return fmt.Errorf("not a usable SQLite database (refusing to touch it): %w", err)
+	case classIO:
+		return s.failStop(err)
 	}
 	return err
 }

@@ -122,7 +122,7 @@ func (s *Store) checkpoint(ctx context.Context, conn *sql.Conn, size int64) Chec
 	}
 	var busy int
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &run.WALFrames, &run.Checkpointed); err != nil {
-		return done("error", fmt.Errorf("passive checkpoint: %w", err))
+		return done("error", fmt.Errorf("passive checkpoint: %w", s.classify(err))) // an I/O error fail-stops the store
 	}
 	switch {
 	case busy != 0:
@@ -134,7 +134,7 @@ func (s *Store) checkpoint(ctx context.Context, conn *sql.Conn, size int64) Chec
 	// never holds a writer back.
 	var frames, copied int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
-		return done("error", fmt.Errorf("truncate checkpoint: %w", err))
+		return done("error", fmt.Errorf("truncate checkpoint: %w", s.classify(err)))
 	}
 	if busy != 0 {
 		return done("copied", nil)

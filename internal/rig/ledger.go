@@ -125,16 +125,37 @@ func (l *Ledger) AckedIDs() []int64 {
 
 // Verdict is the ledger's finding.
 type Verdict struct {
-	Acked      int // events acknowledged with 200
-	Stored     int // of those, in the database as sent
-	Delivered  int // of those, delivered at least once as sent (when deliveries are checked)
-	Lost       int // acknowledged, and missing from the database or never delivered
+	Acked     int // events acknowledged with 200
+	Stored    int // of those, in the database as sent
+	Delivered int // of those, delivered at least once as sent (when deliveries are checked)
+	Lost      int // acknowledged, and missing from the database or never delivered
+	// Intact counts the acknowledged events both stored and (when
+	// deliveries are checked) delivered as sent. Acked - Intact counts
+	// every event lost, also one whose id, after a power cut rolled the id
+	// counter back, holds another event (which Lost does not count: a row
+	// is there).
+	Intact int
+	// ReusedIDs counts the ids given to two events: acknowledged twice, or
+	// delivered twice with different bytes.
+	ReusedIDs  int
+	reused     map[int64]bool
 	Deliveries int // every delivery, re-deliveries included
 	Duplicates int // deliveries beyond the first, over all ids
 	// DuplicateIDs lists the id of every delivery beyond the first, sorted.
 	DuplicateIDs []int64
 	Rows         int // events in the database
 	Problems     []string
+}
+
+// reuse notes an id given to two events.
+func (v *Verdict) reuse(id int64) {
+	if v.reused == nil {
+		v.reused = make(map[int64]bool)
+	}
+	if !v.reused[id] {
+		v.reused[id] = true
+		v.ReusedIDs++
+	}
 }
 
 // problem notes a broken promise. The first few are kept in full, enough to
@@ -205,6 +226,7 @@ func (l *Ledger) checkAcked(v *Verdict, rows map[int64]*Row, byID map[int64]Deli
 			e := a.Events[i]
 			v.Acked++
 			if prev, dup := seen[id]; dup {
+				v.reuse(id)
 				v.problem("id %d acknowledged twice (requests %v and %v): an id was reused", id, prev, a.Tag)
 			}
 			seen[id] = a.Tag
@@ -212,6 +234,7 @@ func (l *Ledger) checkAcked(v *Verdict, rows map[int64]*Row, byID map[int64]Deli
 				v.problem("id %d acknowledged after restart %d, not above %d, the highest id before that kill: an id was reused", id, a.Epoch, minID)
 			}
 			r := rows[id]
+			stored := false
 			switch {
 			case r == nil:
 				v.Lost++
@@ -225,8 +248,12 @@ func (l *Ledger) checkAcked(v *Verdict, rows map[int64]*Row, byID map[int64]Deli
 				v.problem("id %d stored ts %d, sent %d", id, r.TS, e.TS)
 			default:
 				v.Stored++
+				stored = true
 			}
 			if byID == nil {
+				if stored {
+					v.Intact++
+				}
 				continue
 			}
 			switch d, ok := byID[id]; {
@@ -237,6 +264,9 @@ func (l *Ledger) checkAcked(v *Verdict, rows map[int64]*Row, byID map[int64]Deli
 				v.problem("id %d delivered as %q/%q %s, sent as %q/%q %s", id, d.First.DeviceID, d.First.Kind, d.First.Payload, e.DeviceID, e.Kind, e.Payload)
 			default:
 				v.Delivered++
+				if stored {
+					v.Intact++
+				}
 			}
 		}
 	}
@@ -302,6 +332,7 @@ func checkDeliveries(v *Verdict, rows map[int64]*Row, byID map[int64]Delivery) {
 		case r == nil:
 			v.problem("id %d delivered but not in the database", id)
 		case d.Differs:
+			v.reuse(id)
 			v.problem("id %d delivered twice with different bytes", id)
 		case d.First.DeviceID != r.DeviceID || d.First.Kind != r.Kind || d.First.TS != r.TS || !bytes.Equal(d.First.Payload, r.Payload):
 			v.problem("id %d delivered as %q/%q/%d %s, stored %q/%q/%d %s", id, d.First.DeviceID, d.First.Kind, d.First.TS, d.First.Payload, r.DeviceID, r.Kind, r.TS, r.Payload)

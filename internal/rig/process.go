@@ -158,6 +158,20 @@ func (p *Process) Kill() error {
 	return nil
 }
 
+// Wait waits, at most timeout, for the process to end on its own, and
+// returns its exit error (nil for status 0); exited is false when it is
+// still running.
+func (p *Process) Wait(timeout time.Duration) (exited bool, err error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true, p.err
+	case <-t.C:
+		return false, nil
+	}
+}
+
 // Exited reports whether the process has ended and been reaped.
 func (p *Process) Exited() bool {
 	select {

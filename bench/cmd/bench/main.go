@@ -18,12 +18,23 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"edgecollector/bench/faultfs"
 )
 
 // main maps run's error to an exit status. The first interrupt stops a run
 // after the cell under way (what was measured stays written); a second one
 // kills the harness at once.
 func main() {
+	// Re-run as a faultfs server (the powercut and storage experiments
+	// serve their mounts from a child process): serve, then exit.
+	if child, err := faultfs.ChildMain(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() { // owned: ends when ctx does, at the first signal or when run returns
 		<-ctx.Done()

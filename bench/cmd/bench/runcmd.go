@@ -117,8 +117,30 @@ Flags:
 		return o, usageError{fmt.Errorf("-reps must be at least 1")}
 	}
 	var err error
-	o.specs, err = selectSpecs(fs.Args(), skip, names)
+	if o.specs, err = selectSpecs(fs.Args(), skip, names); err != nil {
+		return o, err
+	}
+	o.specs, err = machineCan(o.specs, len(fs.Args()) > 0, stderr)
 	return o, err
+}
+
+// machineCan drops the experiments this machine cannot run (Spec.Needs),
+// saying why; when they were named, it fails instead.
+func machineCan(specs []*bench.Spec, named bool, stderr io.Writer) ([]*bench.Spec, error) {
+	var out []*bench.Spec
+	for _, s := range specs {
+		if s.Needs != nil {
+			if err := s.Needs(); err != nil {
+				if named {
+					return nil, fmt.Errorf("%s: %w", s.Name, err)
+				}
+				fmt.Fprintf(stderr, "bench: %s left out: %v\n", s.Name, err)
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // selectSpecs returns the experiments named (all when none), less those
