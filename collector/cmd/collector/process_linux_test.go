@@ -366,7 +366,10 @@ func newHook(t *testing.T, got func(n int)) *httptest.Server {
 // free.
 func TestSecondCollectorOnOneFileIsRefused(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "events.db")
-	first := launch(t, nil, nil, "-db", db, "-upload-interval", "1h", "-collector-id", "first")
+	// A sink that refuses every connection: the backlog stays put (the
+	// uploader's first cycle, at start, must not race the counts below).
+	first := launch(t, nil, nil, "-db", db, "-upload-interval", "1h", "-collector-id", "first",
+		"-sink", "webhook", "-webhook-url", "http://"+freeAddr(t))
 	first.ready(t)
 	if code, body := first.post(t, eventsBody(3, "a")); code != 200 {
 		t.Fatalf("post: %d %s", code, body)
