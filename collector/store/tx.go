@@ -163,8 +163,7 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 			return fmt.Errorf("%w: gave up after %d retries: %w", collector.ErrBusy, attempt, err)
 		}
 		s.stats.retries.Add(1)
-		d := min(time.Millisecond<<attempt, 100*time.Millisecond)
-		t := time.NewTimer(rand.N(d) + d/2)
+		t := time.NewTimer(backoff(attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -172,6 +171,18 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 			return fmt.Errorf("retry: %w (last: %w)", ctx.Err(), err)
 		}
 	}
+}
+
+// backoff is the wait before retry attempt+1: exponential from 1 ms, capped
+// at 100 ms, with full jitter (from half to one and a half times that).
+// The shift is bounded: 1 ms << 44 overflows, and a zero or negative
+// duration made rand.N panic once MaxRetries allowed that many attempts.
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond
+	if attempt < 7 {
+		d = min(time.Millisecond<<attempt, d)
+	}
+	return rand.N(d) + d/2
 }
 
 // requestLocal reports whether err failed only the request that caused it,
