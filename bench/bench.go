@@ -1,11 +1,14 @@
-// Package bench is the research harness: experiments made of cells, run
+// Package bench is the research harness's core: an Experiment is cells run
 // with the modes interleaved (A B C A B C ...), a dropped warm-up, counted
 // repetitions, a recorded seed, a fresh database per cell and a correctness
-// check inside every cell; results written in the Go benchmark format.
+// check inside every cell; the Runner writes their results in the Go
+// benchmark format. A Spec is one experiment as the command and the report
+// know it (its name, its plan per Profile, what it adds to the report).
 //
-// The experiments themselves live in storebench (the store in-process) and
-// httpbench (the collector binary under vegeta); results, stats, gate and
-// report turn their output into the published tables and plots.
+// The experiments live in their own packages (storebench, httpbench,
+// torture, fuzzbench, fleet, peer), each exporting its Spec;
+// bench/experiments lists them. record, stats, gate and reportgen turn
+// their output into the published tables, plots and CI gates.
 package bench
 
 import (
@@ -14,14 +17,14 @@ import (
 	"strings"
 	"time"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // A Cell is one configuration of an experiment: a write mode and its
 // parameters. Each repetition runs it once, on a fresh database.
 type Cell struct {
-	Name   string       // benchmark name, e.g. "Throughput"
-	Config []results.KV // "mode" first, then the parameters
+	Name   string      // benchmark name, e.g. "Throughput"
+	Config []record.KV // "mode" first, then the parameters
 	// Cost is the expected wall time of one Run, for progress and ETA.
 	Cost time.Duration
 	Run  func(ctx context.Context, rep Rep) (Sample, error)
@@ -51,7 +54,7 @@ type Rep struct {
 // A Sample is what one repetition of a cell measured.
 type Sample struct {
 	Iters  int // operations measured
-	Values []results.Value
+	Values []record.Value
 	// Problems are failed correctness checks (an acknowledged event missing
 	// from the database, ...). They fail the run.
 	Problems []string
@@ -61,7 +64,7 @@ type Sample struct {
 type Experiment struct {
 	Name  string // file name without .txt: "throughput"
 	Plan  string // what the cells do, in a sentence or two, for machine.json and the report
-	Units []results.Unit
+	Units []record.Unit
 	Cells []Cell
 	// Reps and Warmup, when Reps > 0, replace the run's counted and warm-up
 	// repetitions for this experiment: long experiments (a crash torture, a

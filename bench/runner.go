@@ -7,23 +7,23 @@ import (
 	"path/filepath"
 	"time"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // Runner runs experiments into one run directory.
 type Runner struct {
-	Dir    string        // the run directory, already created
-	Meta   *results.Meta // written at the start, after every repetition and at the end
-	Header []results.KV  // file-wide configuration of every results file
-	Reps   int           // counted repetitions per cell
-	Warmup int           // leading repetitions run and dropped
+	Dir    string       // the run directory, already created
+	Meta   *record.Meta // written at the start, after every repetition and at the end
+	Header []record.KV  // file-wide configuration of every results file
+	Reps   int          // counted repetitions per cell
+	Warmup int          // leading repetitions run and dropped
 	Seed   uint64
 
 	Progress *Progress
 }
 
-// Plan returns how many cell runs the experiments take and their planned cost.
-func Plan(exps []*Experiment, reps, warmup int) (runs int, cost time.Duration) {
+// Budget returns how many cell runs the experiments take and their planned cost.
+func Budget(exps []*Experiment, reps, warmup int) (runs int, cost time.Duration) {
 	for _, e := range exps {
 		n, w := e.Repetitions(reps, warmup)
 		for _, c := range e.Cells {
@@ -68,7 +68,7 @@ func (r *Runner) Run(ctx context.Context, exps []*Experiment) (err error) {
 			r.Meta.Run.ExperimentReps[e.Name] = [2]int{e.Reps, e.Warmup}
 		}
 	}
-	if err := results.WriteMeta(r.Dir, r.Meta); err != nil {
+	if err := record.WriteMeta(r.Dir, r.Meta); err != nil {
 		return err
 	}
 	defer func() {
@@ -81,7 +81,7 @@ func (r *Runner) Run(ctx context.Context, exps []*Experiment) (err error) {
 		}
 		r.Meta.Run.Finished = time.Now().UTC().Format(time.RFC3339)
 		r.Meta.Run.Seconds = time.Since(started).Round(time.Second).Seconds()
-		if werr := results.WriteMeta(r.Dir, r.Meta); werr != nil && err == nil {
+		if werr := record.WriteMeta(r.Dir, r.Meta); werr != nil && err == nil {
 			err = werr
 		}
 	}()
@@ -92,13 +92,13 @@ func (r *Runner) Run(ctx context.Context, exps []*Experiment) (err error) {
 	}
 	r.Meta.Run.Complete = true
 	if n := len(r.Meta.Failures); n > 0 {
-		return fmt.Errorf("%d correctness check(s) failed; see %s: %s", n, filepath.Join(r.Dir, results.MetaFile), r.Meta.Failures[0])
+		return fmt.Errorf("%d correctness check(s) failed; see %s: %s", n, filepath.Join(r.Dir, record.MetaFile), r.Meta.Failures[0])
 	}
 	return nil
 }
 
 func (r *Runner) runExperiment(ctx context.Context, e *Experiment) error {
-	file := &results.File{Header: r.Header, Units: e.Units}
+	file := &record.File{Header: r.Header, Units: e.Units}
 	path := filepath.Join(r.Dir, e.Name+".txt")
 	reps, warmup := e.Repetitions(r.Reps, r.Warmup)
 	total := warmup + reps
@@ -130,17 +130,17 @@ func (r *Runner) runExperiment(ctx context.Context, e *Experiment) error {
 			if warm {
 				continue
 			}
-			file.Points = append(file.Points, results.Point{
+			file.Points = append(file.Points, record.Point{
 				Name: c.Name, Config: c.Config, Iters: s.Iters, Values: s.Values,
 			})
 		}
 		if !warm {
-			if err := results.WriteFile(path, file.Encode()); err != nil {
+			if err := record.WriteFile(path, file.Encode()); err != nil {
 				return err
 			}
 		}
 		if len(r.Meta.Failures) > 0 {
-			if err := results.WriteMeta(r.Dir, r.Meta); err != nil {
+			if err := record.WriteMeta(r.Dir, r.Meta); err != nil {
 				return err
 			}
 		}

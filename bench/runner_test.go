@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // fakeExperiment records the order its cells run in.
 func fakeExperiment(order *[]string, problemAt int) *Experiment {
-	e := &Experiment{Name: "fake", Units: []results.Unit{{Name: "ops/s", Better: 1}}}
+	e := &Experiment{Name: "fake", Units: []record.Unit{{Name: "ops/s", Better: 1}}}
 	for _, m := range []string{"A", "B", "C"} {
 		e.Cells = append(e.Cells, Cell{
 			Name:   "Fake",
-			Config: []results.KV{{Key: "mode", Value: m}},
+			Config: []record.KV{{Key: "mode", Value: m}},
 			Cost:   time.Millisecond,
 			Run: func(ctx context.Context, rep Rep) (Sample, error) {
 				*order = append(*order, m)
-				s := Sample{Iters: 1, Values: []results.Value{{Value: float64(rep.Index), Unit: "ops/s"}}}
+				s := Sample{Iters: 1, Values: []record.Value{{Value: float64(rep.Index), Unit: "ops/s"}}}
 				if m == "B" && rep.Index == problemAt {
 					s.Problems = []string{"1 acknowledged, 0 stored"}
 				}
@@ -35,7 +35,7 @@ func fakeExperiment(order *[]string, problemAt int) *Experiment {
 func newRunner(t *testing.T) *Runner {
 	return &Runner{
 		Dir:      t.TempDir(),
-		Meta:     &results.Meta{MachineID: "test"},
+		Meta:     &record.Meta{MachineID: "test"},
 		Reps:     3,
 		Warmup:   1,
 		Seed:     7,
@@ -52,13 +52,13 @@ func TestRunnerInterleavesAndDropsWarmup(t *testing.T) {
 	if got, want := strings.Join(order, ""), "ABCABCABCABC"; got != want {
 		t.Errorf("run order %s, want %s", got, want)
 	}
-	run, err := results.ReadRun(r.Dir)
+	run, err := record.ReadRun(r.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := run.Files["fake"]
 	// Repetition 0 was the warm-up: only 1, 2, 3 are counted.
-	if got, want := f.Sample("Fake", "ops/s", results.KV{Key: "mode", Value: "B"}), []float64{1, 2, 3}; len(got) != 3 || got[0] != want[0] || got[2] != want[2] {
+	if got, want := f.Sample("Fake", "ops/s", record.KV{Key: "mode", Value: "B"}), []float64{1, 2, 3}; len(got) != 3 || got[0] != want[0] || got[2] != want[2] {
 		t.Errorf("B's counted values = %v, want %v", got, want)
 	}
 	if !run.Meta.Run.Complete || run.Meta.Run.Reps != 3 || run.Meta.Run.Warmup != 1 || run.Meta.Run.Seed != 7 {
@@ -77,7 +77,7 @@ func TestRunnerReportsProblems(t *testing.T) {
 	if len(order) != 12 {
 		t.Errorf("ran %d cells, want all 12", len(order))
 	}
-	run, rerr := results.ReadRun(r.Dir)
+	run, rerr := record.ReadRun(r.Dir)
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
@@ -116,7 +116,7 @@ func TestRunnerExperimentOwnReps(t *testing.T) {
 	r := newRunner(t)
 	e := fakeExperiment(&order, -1)
 	e.Reps, e.Warmup = 2, 0
-	if runs, _ := Plan([]*Experiment{e}, r.Reps, r.Warmup); runs != 6 {
+	if runs, _ := Budget([]*Experiment{e}, r.Reps, r.Warmup); runs != 6 {
 		t.Errorf("Plan: %d cell runs, want 6 (2 repetitions, no warm-up, 3 cells)", runs)
 	}
 	if err := r.Run(context.Background(), []*Experiment{e}); err != nil {
@@ -125,7 +125,7 @@ func TestRunnerExperimentOwnReps(t *testing.T) {
 	if got, want := strings.Join(order, ""), "ABCABC"; got != want {
 		t.Errorf("run order %s, want %s", got, want)
 	}
-	run, err := results.ReadRun(r.Dir)
+	run, err := record.ReadRun(r.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

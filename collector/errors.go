@@ -24,6 +24,12 @@ var (
 	ErrDiskFull = errors.New("disk full")
 	// ErrClosed: the store is shutting down and accepts no more writes.
 	ErrClosed = errors.New("store closed")
+	// ErrStorageFailed: the storage failed a write in a way that leaves what is
+	// on disk unknown (an I/O error, such as a failed fsync, after which the
+	// kernel may have dropped the written pages). The store is fail-stop from
+	// then on: it refuses every write, and the collector exits so that its
+	// supervisor restarts it on what is really on disk.
+	ErrStorageFailed = errors.New("storage failed")
 	// ErrRejected: a sink refused a batch for good (for example HTTP 400).
 	ErrRejected = errors.New("rejected by sink")
 	// ErrDamaged: the damage check found the buffer file damaged; ingest

@@ -24,6 +24,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	_ "modernc.org/sqlite"
+
+	"edgecollector/internal/rig"
 )
 
 // commands are the scripts' custom commands; scenarios_test.go documents them.
@@ -50,8 +52,8 @@ const defaultWait = 10 * time.Second
 const pollEvery = 10 * time.Millisecond
 
 // state is one script's: its HTTP client, ledger, receivers, loads and the
-// collector processes it named. Commands run on the script's goroutine; only
-// the ledger is shared with load goroutines, under ledgerMu.
+// collector processes it named. Commands run on the script's goroutine; the
+// ledger and the target are shared with the loads' goroutines, and safe for it.
 type state struct {
 	work   string
 	client *http.Client
@@ -59,11 +61,11 @@ type state struct {
 	addrMu sync.Mutex
 	addr   string // the collector's, as waitready found it
 
-	ledgerMu sync.Mutex
-	ledger   string // path of the ledger file
+	ledger rig.Ledger // every request sent and its answer
+	target rig.Target // where loads post: the collector waitready found
 
 	receivers map[string]*receiver
-	loads     map[string]*load
+	loads     map[string]*rig.Load
 	procs     map[string]*exec.Cmd // collectors named by waitready
 }
 
@@ -76,9 +78,8 @@ func newState(work string) *state {
 			Timeout:   15 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 64},
 		},
-		ledger:    filepath.Join(work, "ledger.jsonl"),
 		receivers: make(map[string]*receiver),
-		loads:     make(map[string]*load),
+		loads:     make(map[string]*rig.Load),
 		procs:     make(map[string]*exec.Cmd),
 	}
 }
@@ -87,10 +88,10 @@ func newState(work string) *state {
 // background processes still running: loads stop first, then receivers.
 func (s *state) close() {
 	for _, l := range s.loads {
-		l.stopAndWait()
+		l.Stop()
 	}
 	for _, r := range s.receivers {
-		r.close()
+		r.Close()
 	}
 	s.client.CloseIdleConnections()
 }
@@ -99,6 +100,7 @@ func (s *state) setAddr(addr string) {
 	s.addrMu.Lock()
 	defer s.addrMu.Unlock()
 	s.addr = addr
+	s.target.Set("http://"+addr+"/events", 0)
 }
 
 func (s *state) getAddr() string {
@@ -399,7 +401,7 @@ func cmdPost(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("post: got %s, want %d: %s", resp.Status, want, respBody)
 	}
 	if resp.StatusCode == http.StatusOK && path == "/events" && method == http.MethodPost {
-		if err := st.record(body, respBody); err != nil {
+		if err := st.ledger.Record(body, respBody); err != nil {
 			ts.Fatalf("post: %v", err)
 		}
 	}

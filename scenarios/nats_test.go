@@ -25,7 +25,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +38,7 @@ import (
 
 	"edgecollector/collector"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/rig"
 )
 
 func init() {
@@ -117,7 +120,8 @@ func cmdNATSStream(ts *testscript.TestScript, neg bool, args []string) {
 	defer cancel()
 	msgs, err := natstest.ReadStream(ctx, url, args[1])
 	ts.Check(err)
-	rows := readRows(ts, ts.MkAbs(args[2]))
+	rows, err := rig.ReadRows(ctx, ts.MkAbs(args[2]))
+	ts.Check(err)
 
 	var problems []string
 	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -151,24 +155,13 @@ func cmdNATSStream(ts *testscript.TestScript, neg bool, args []string) {
 			problem("event %d: message body\n\t%s\nwant\n\t%s", e.ID, m.Data, want)
 		}
 	}
-	st := stateOf(ts)
-	st.ledgerMu.Lock()
-	err = readJSONLines(st.ledger, func(line []byte) error {
-		var a acked
-		if err := json.Unmarshal(line, &a); err != nil {
-			return err
+	for _, id := range stateOf(ts).ledger.AckedIDs() {
+		if !have[id] {
+			problem("event %d was acknowledged but is not in the stream", id)
 		}
-		if !have[a.ID] {
-			problem("event %d was acknowledged but is not in the stream", a.ID)
-		}
-		return nil
-	})
-	st.ledgerMu.Unlock()
-	if err != nil {
-		ts.Fatalf("natsstream: ledger: %v", err)
 	}
-	for _, id := range sortedKeys(rows) {
-		if rows[id].uploaded && !have[id] {
+	for _, id := range slices.Sorted(maps.Keys(rows)) {
+		if rows[id].Uploaded && !have[id] {
 			problem("event %d is marked uploaded but is not in the stream: lost", id)
 		}
 	}
@@ -183,7 +176,7 @@ func cmdNATSStream(ts *testscript.TestScript, neg bool, args []string) {
 
 // shippedJSON is the wire form of a stored row (collector.Shipped's
 // fields in order, the payload verbatim), as collector/sink writes it.
-func shippedJSON(collectorID string, id int64, r *row) string {
+func shippedJSON(collectorID string, id int64, r *rig.Row) string {
 	str := func(s string) string { // as the sink writes strings: <, > and & left as they are
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
@@ -192,10 +185,10 @@ func shippedJSON(collectorID string, id int64, r *row) string {
 		return strings.TrimSuffix(b.String(), "\n")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `{"collector_id":%s,"id":%d,"device_id":%s,"kind":%s`, str(collectorID), id, str(r.deviceID), str(r.kind))
-	if r.payload != "" {
-		b.WriteString(`,"payload":` + r.payload)
+	fmt.Fprintf(&b, `{"collector_id":%s,"id":%d,"device_id":%s,"kind":%s`, str(collectorID), id, str(r.DeviceID), str(r.Kind))
+	if r.Payload != nil {
+		b.WriteString(`,"payload":` + string(r.Payload))
 	}
-	fmt.Fprintf(&b, `,"ts":%d}`, r.ts)
+	fmt.Fprintf(&b, `,"ts":%d}`, r.TS)
 	return b.String()
 }

@@ -23,9 +23,9 @@ package scenarios
 // Programs (run them with exec; RequireExplicitExec is on):
 //
 //	collector ARGS...            the real collector binary (built by TestMain
-//	                             from ./collector/cmd/collector, CGO_ENABLED=0,
-//	                             as `make build` does, or with -race when the
-//	                             tests run with -race; the registered command
+//	                             with rig.Build: CGO_ENABLED=0, as released,
+//	                             or with -race when the tests run with -race;
+//	                             the registered command
 //	                             execs it, so the pid, signals and exit status
 //	                             are the binary's own)
 //	holdlock DB MAX READY        another process takes the SQLite write lock
@@ -34,8 +34,7 @@ package scenarios
 //	                             (then commits, exit 0) or for at most MAX
 //	                             (then commits and fails)
 //
-// Commands (in-process; see cmds_test.go, receiver_test.go, load_test.go,
-// ledger_test.go):
+// Commands (in-process; see cmds_test.go and rig_test.go):
 //
 //	waitready NAME [-timeout D]  wait until the collector just started as
 //	                             `exec collector ... &NAME&` listens (its own
@@ -54,8 +53,8 @@ package scenarios
 //	                             (status line, headers but Date and
 //	                             Content-Length, blank line, body) becomes
 //	                             stdout. On 200 every event of the request is
-//	                             recorded with its id in the ledger
-//	                             ($WORK/ledger.jsonl). Flags: -path P,
+//	                             recorded with its id in the script's ledger
+//	                             (internal/rig's Ledger). Flags: -path P,
 //	                             -X METHOD, -H 'Name: value' (repeatable),
 //	                             -o FILE (also save the body)
 //	get [-wait D] STATUS PATH    GET $ADDR/PATH and require STATUS; with -wait,
@@ -80,9 +79,9 @@ package scenarios
 //	genevents FILE N SIZE        write a JSON array of N events whose payloads
 //	                             are SIZE bytes each, over four devices
 //	receiver start NAME          start a recording webhook receiver on
-//	                             loopback; $NAME_URL is its URL. Every event
-//	                             it takes is appended to $WORK/NAME.jsonl as
-//	                             the collector sent it, before it answers
+//	                             loopback (internal/rig's Receiver); $NAME_URL
+//	                             is its URL. It keeps every event it takes, the
+//	                             bytes the collector sent, before it answers
 //	receiver fail NAME [STATUS]  answer every batch STATUS (default 503),
 //	                             taking nothing
 //	receiver stall NAME          take the next batches, then hold the answer
@@ -94,9 +93,9 @@ package scenarios
 //	load start NAME [-c C] [-events E] [-n N]
 //	                             C goroutines POST requests of E events each,
 //	                             N requests in all (0: until stopped); every
-//	                             200 goes into the ledger. Payloads carry
-//	                             {"load","req","i","n"} so a half-written
-//	                             request shows in SQL
+//	                             request and its answer go into the ledger.
+//	                             Payloads carry {"load","req","i","n"} so a
+//	                             half-written request shows in SQL
 //	load sent NAME N             wait until at least N of its requests were
 //	                             written whole to their connections
 //	load acked NAME N            wait until at least N of its requests got 200
@@ -105,16 +104,18 @@ package scenarios
 //	                             (wait and stop print `requests: A
 //	                             acknowledged, F failed` and `events: E
 //	                             acknowledged`)
-//	ledger [-receiver NAME] DB   the end-to-end check: every event id that got
-//	                             a 200 was acknowledged once (ids never
-//	                             reused), is in DB with the payload sent byte
-//	                             for byte, and (with -receiver) reached the
-//	                             receiver at least once with the same payload
-//	                             (compared as compact JSON, which is what the
-//	                             webhook sends); no row is marked uploaded
-//	                             without having been delivered. It prints
-//	                             counts and the duplicate ids, and fails on
-//	                             any loss or mismatch
+//	ledger [-receiver NAME] DB   the end-to-end check (internal/rig's
+//	                             Ledger.Check): every event id that got a 200
+//	                             was acknowledged once (ids never reused), is
+//	                             in DB with the payload sent byte for byte,
+//	                             and (with -receiver) reached the receiver at
+//	                             least once with the same bytes; every request
+//	                             is stored whole or not at all (a refused one
+//	                             not at all), no row is there that no request
+//	                             sent, and none is marked uploaded without
+//	                             having been delivered. It prints counts and
+//	                             the duplicate ids, and fails on any loss or
+//	                             mismatch
 //
 // The NATS commands (natsserver, natsstream: a JetStream server embedded in
 // the test process, and the stream's side of the ledger) are documented in
@@ -124,17 +125,17 @@ package scenarios
 // synchronise. Everything listens on 127.0.0.1 only.
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 func TestMain(m *testing.M) {
@@ -169,24 +170,17 @@ func (b buildFirst) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	collectorBin = filepath.Join(dir, "collector")
-	goTool, err := exec.LookPath("go")
-	if err != nil { // go test was run by path, with no go on $PATH
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goTool, "build", "-trimpath", "-o", collectorBin, "edgecollector/collector/cmd/collector")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if raceBuild {
-		build.Args = append(build.Args[:2], append([]string{"-race"}, build.Args[2:]...)...)
-		build.Env = os.Environ() // -race needs cgo
 		raceDir = filepath.Join(dir, "races")
 		if err := os.Mkdir(raceDir, 0o777); err != nil {
 			fmt.Fprintln(os.Stderr, "scenarios:", err)
 			return 1
 		}
 	}
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "scenarios: build collector: %v\n%s", err, out)
+	// One line before the long part: cold, the build alone takes minutes.
+	fmt.Fprintln(os.Stderr, "scenarios: building the collector, then every script in every write mode")
+	if collectorBin, err = rig.Build(context.Background(), dir, raceBuild); err != nil {
+		fmt.Fprintln(os.Stderr, "scenarios:", err)
 		return 1
 	}
 	code := b.m.Run()

@@ -6,7 +6,9 @@
 set -euo pipefail
 INSPECTOR_VERSION=0.21.1
 cd "$(dirname "$0")/.."
-command -v npm >/dev/null || { echo "mcp-e2e: npm not found; install Node.js to run this check" >&2; exit 1; }
+for tool in npm jq curl; do
+  command -v "$tool" >/dev/null || { echo "mcp-e2e: $tool not found; this check needs npm (Node.js), jq and curl" >&2; exit 1; }
+done
 
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -27,10 +27,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/rig"
 )
 
 // Config configures the fleet experiment.
@@ -56,27 +56,27 @@ const (
 )
 
 var (
-	unitEvents  = results.Unit{Name: "events/s", Better: 1}
-	unitOffered = results.Unit{Name: "offered-events/s", Better: 0}
+	unitEvents  = record.Unit{Name: "events/s", Better: 1}
+	unitOffered = record.Unit{Name: "offered-events/s", Better: 0}
 	// What the producers got acknowledged (requests sent in the window): on
 	// a busy box the producers themselves can fall short of the offer.
-	unitAcked   = results.Unit{Name: "acked-events/s", Better: 0}
-	unitP50     = results.Unit{Name: "p50-ns/event", Better: -1}
-	unitP99     = results.Unit{Name: "p99-ns/event", Better: -1}
-	unitPeakBL  = results.Unit{Name: "peak-backlog-events", Better: -1}
-	unitMeanBL  = results.Unit{Name: "mean-backlog-events", Better: -1}
-	unitDrain   = results.Unit{Name: "drain-ns", Better: -1}
-	unitDups    = results.Unit{Name: "duplicates", Better: -1}
-	unitLost    = results.Unit{Name: "lost-events", Better: -1}
-	unitReships = results.Unit{Name: "reships-dropped", Better: 0}
-	unitRefused = results.Unit{Name: "refused-requests", Better: -1}
+	unitAcked   = record.Unit{Name: "acked-events/s", Better: 0}
+	unitP50     = record.Unit{Name: "p50-ns/event", Better: -1}
+	unitP99     = record.Unit{Name: "p99-ns/event", Better: -1}
+	unitPeakBL  = record.Unit{Name: "peak-backlog-events", Better: -1}
+	unitMeanBL  = record.Unit{Name: "mean-backlog-events", Better: -1}
+	unitDrain   = record.Unit{Name: "drain-ns", Better: -1}
+	unitDups    = record.Unit{Name: "duplicates", Better: -1}
+	unitLost    = record.Unit{Name: "lost-events", Better: -1}
+	unitReships = record.Unit{Name: "reships-dropped", Better: 0}
+	unitRefused = record.Unit{Name: "refused-requests", Better: -1}
 	// The backlog over time: the mean per collector in each quarter of the
 	// measured window (a growing backlog is a fleet that does not keep up).
-	unitQuarters = []results.Unit{
+	unitQuarters = []record.Unit{
 		{Name: "backlog-q1-events", Better: -1}, {Name: "backlog-q2-events", Better: -1},
 		{Name: "backlog-q3-events", Better: -1}, {Name: "backlog-q4-events", Better: -1},
 	}
-	allUnits      = append([]results.Unit{unitEvents, unitOffered, unitAcked, unitP50, unitP99, unitPeakBL, unitMeanBL, unitDrain, unitDups, unitLost, unitReships, unitRefused}, unitQuarters...)
+	allUnits      = append([]record.Unit{unitEvents, unitOffered, unitAcked, unitP50, unitP99, unitPeakBL, unitMeanBL, unitDrain, unitDups, unitLost, unitReships, unitRefused}, unitQuarters...)
 	startTimeout  = 15 * time.Second
 	stopTimeout   = 30 * time.Second
 	drainTimeout  = 30 * time.Second
@@ -102,8 +102,8 @@ func (cfg Config) Experiment() *bench.Experiment {
 	}
 	for _, n := range cfg.Collectors {
 		e.Cells = append(e.Cells, bench.Cell{
-			Name: "Fleet",
-			Config: []results.KV{
+			Name: cellName,
+			Config: []record.KV{
 				{Key: "mode", Value: "group"},
 				{Key: "collectors", Value: strconv.Itoa(n)},
 				{Key: "rate", Value: strconv.Itoa(cfg.Rate * cfg.Batch)}, // offered events/s per collector
@@ -131,7 +131,7 @@ type sample struct {
 // member is one collector of the fleet with its producer's record.
 type member struct {
 	id string
-	*proc.Process
+	*rig.Process
 	mu      sync.Mutex
 	acks    []ack
 	refused atomic.Int64 // answered other than 200, or failed
@@ -189,13 +189,13 @@ func (cfg Config) run(n int) func(context.Context, bench.Rep) (bench.Sample, err
 		wg.Add(1)
 		go func() { // owned: samples backlogs until the load ends
 			defer wg.Done()
-			sampleBacklogs(loadCtx, client, fleet, winFrom)
+			sampleBacklogs(loadCtx, fleet, winFrom)
 		}()
 		wg.Wait()
 
 		// Drain: every backlog to 0, bounded.
 		loadEnd := time.Now()
-		reships, err := waitDrained(ctx, client, fleet, loadEnd.Add(drainTimeout))
+		reships, err := waitDrained(ctx, fleet, loadEnd.Add(drainTimeout))
 		drain := time.Since(loadEnd)
 		if err != nil {
 			return bench.Sample{}, err
@@ -258,18 +258,16 @@ func (cfg Config) startFleet(ctx context.Context, n int, dir, url string) ([]*me
 		go func() { // owned: ends when the collector serves or fails to
 			defer wg.Done()
 			id := fmt.Sprintf("c%d", i)
-			// -addr 127.0.0.1:0 and -log-format json: it serves once it logs
-			// "collector started", after binding its port and the stream check.
-			p, err := proc.Start(ctx, cfg.Binary, []string{
-				"-db", filepath.Join(dir, id+".db"),
-				"-addr", "127.0.0.1:0",
-				"-mode", "group",
-				"-sink", "nats", "-nats-url", url, "-nats-stream", Stream, "-nats-subject", subject,
-				"-collector-id", id,
-				"-log-format", "json",
-				"-upload-interval", uploadPeriod.String(),
-				"-drain-timeout", "5s",
-			}, proc.Options{Name: "collector " + id, Timeout: startTimeout})
+			// It serves once it logs "collector started", after binding its
+			// port and checking the stream.
+			p, err := rig.Collector{
+				Bin: cfg.Binary, Name: "collector " + id, DB: filepath.Join(dir, id+".db"), Mode: "group", ID: id,
+				Flags: []string{
+					"-sink", "nats", "-nats-url", url, "-nats-stream", Stream, "-nats-subject", subject,
+					"-upload-interval", uploadPeriod.String(),
+					"-drain-timeout", "5s",
+				},
+			}.Start(ctx, startTimeout)
 			if err != nil {
 				errs[i] = err
 				return
@@ -362,38 +360,9 @@ func post(client *http.Client, addr string, body []byte) ([]int64, error) {
 	return out.IDs, nil
 }
 
-// collectorStats is the part of /stats the harness reads.
-type collectorStats struct {
-	Store struct {
-		Backlog int64 `json:"backlog"`
-	} `json:"store"`
-	Uploader struct {
-		Sink struct {
-			Duplicates int64 `json:"duplicates"`
-		} `json:"sink"`
-	} `json:"uploader"`
-}
-
-func getStats(ctx context.Context, client *http.Client, addr string) (collectorStats, error) {
-	var st collectorStats
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/stats", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("stats: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
-}
-
 // sampleBacklogs records every collector's backlog every sampleEvery until
 // ctx ends; samples taken in the window count toward the mean.
-func sampleBacklogs(ctx context.Context, client *http.Client, fleet []*member, winFrom time.Time) {
+func sampleBacklogs(ctx context.Context, fleet []*member, winFrom time.Time) {
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
@@ -403,7 +372,7 @@ func sampleBacklogs(ctx context.Context, client *http.Client, fleet []*member, w
 		case <-t.C:
 		}
 		for _, m := range fleet {
-			st, err := getStats(ctx, client, m.Addr())
+			st, err := m.Stats(ctx)
 			if err != nil {
 				continue // the load's end cancels a sample in flight
 			}
@@ -419,11 +388,11 @@ func sampleBacklogs(ctx context.Context, client *http.Client, fleet []*member, w
 
 // waitDrained polls until every backlog is empty, or deadline. It returns
 // the re-ships the stream dropped as duplicates, summed over the fleet.
-func waitDrained(ctx context.Context, client *http.Client, fleet []*member, deadline time.Time) (int64, error) {
+func waitDrained(ctx context.Context, fleet []*member, deadline time.Time) (int64, error) {
 	for {
 		var left, reships int64
 		for _, m := range fleet {
-			st, err := getStats(ctx, client, m.Addr())
+			st, err := m.Stats(ctx)
 			if err != nil {
 				return 0, fmt.Errorf("fleet: %s: %w", m.id, err)
 			}
@@ -505,7 +474,7 @@ func (cfg Config) tally(fleet []*member, msgs []natstest.Msg, winFrom, winTo tim
 		meanBL = float64(blSum) / float64(blN)
 	}
 	s.Iters = max(inWindow, 1)
-	s.Values = []results.Value{
+	s.Values = []record.Value{
 		{Value: round(float64(inWindow) / cfg.Dur.Seconds()), Unit: unitEvents.Name},
 		{Value: float64(len(fleet) * cfg.Rate * cfg.Batch), Unit: unitOffered.Name},
 		{Value: round(float64(ackedWin) / cfg.Dur.Seconds()), Unit: unitAcked.Name},
@@ -521,7 +490,7 @@ func (cfg Config) tally(fleet []*member, msgs []natstest.Msg, winFrom, winTo tim
 	}
 	for q, u := range unitQuarters {
 		if qN[q] > 0 {
-			s.Values = append(s.Values, results.Value{Value: round(float64(qSum[q]) / float64(qN[q])), Unit: u.Name})
+			s.Values = append(s.Values, record.Value{Value: round(float64(qSum[q]) / float64(qN[q])), Unit: u.Name})
 		}
 	}
 	return s

@@ -7,24 +7,19 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/internal/natstest"
+	"edgecollector/internal/rig"
 )
+
+func TestMain(m *testing.M) { rig.Main(m) }
 
 // One small cell end to end: two real collector processes into one stream;
 // the stream read back has every acknowledged event once.
 func TestFleetCell(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the collector binary")
-	}
-	dir := t.TempDir()
-	bin, err := proc.BuildCollector(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := rig.Binary(t)
 	e := Config{
-		Binary: bin, DBDir: dir, Collectors: []int{2}, Rate: 50, Batch: 5, MaxInFlight: 8,
+		Binary: bin, DBDir: t.TempDir(), Collectors: []int{2}, Rate: 50, Batch: 5, MaxInFlight: 8,
 		Warm: 200 * time.Millisecond, Dur: 800 * time.Millisecond,
 	}.Experiment()
 	if len(e.Cells) != 1 {
@@ -37,7 +32,7 @@ func TestFleetCell(t *testing.T) {
 	if len(s.Problems) > 0 {
 		t.Errorf("problems: %v", s.Problems)
 	}
-	p := results.Point{Values: s.Values}
+	p := record.Point{Values: s.Values}
 	if v, _ := p.Value("events/s"); v <= 0 {
 		t.Errorf("events/s = %v", v)
 	}

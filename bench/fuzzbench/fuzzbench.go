@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 // Config configures the fuzz experiment.
@@ -40,13 +40,13 @@ var Default = Config{
 
 // Units of the fuzz experiment.
 var (
-	unitSeconds     = results.Unit{Name: "fuzz-sec", Better: 0}
-	unitExecs       = results.Unit{Name: "execs", Better: 1}
-	unitRate        = results.Unit{Name: "execs/s", Better: 1}
-	unitInteresting = results.Unit{Name: "new-interesting", Better: 0}
-	unitCorpus      = results.Unit{Name: "corpus", Better: 0}
-	unitCrashers    = results.Unit{Name: "crashers", Better: -1}
-	units           = []results.Unit{unitSeconds, unitExecs, unitRate, unitInteresting, unitCorpus, unitCrashers}
+	unitSeconds     = record.Unit{Name: "fuzz-sec", Better: 0}
+	unitExecs       = record.Unit{Name: "execs", Better: 1}
+	unitRate        = record.Unit{Name: "execs/s", Better: 1}
+	unitInteresting = record.Unit{Name: "new-interesting", Better: 0}
+	unitCorpus      = record.Unit{Name: "corpus", Better: 0}
+	unitCrashers    = record.Unit{Name: "crashers", Better: -1}
+	units           = []record.Unit{unitSeconds, unitExecs, unitRate, unitInteresting, unitCorpus, unitCrashers}
 )
 
 // compileCost is what `go test -fuzz` spends before fuzzing: building the
@@ -67,7 +67,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	for _, t := range cfg.Targets {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Fuzz",
-			Config: []results.KV{{Key: "target", Value: t}, {Key: "fuzztime", Value: cfg.Time.String()}},
+			Config: []record.KV{{Key: "target", Value: t}, {Key: "fuzztime", Value: cfg.Time.String()}},
 			Cost:   cfg.Time + compileCost,
 			Run:    cfg.run(t),
 		})
@@ -107,7 +107,7 @@ func (cfg Config) run(target string) func(context.Context, bench.Rep) (bench.Sam
 			rate = float64(int64(float64(f.Execs)/f.Seconds*10+0.5)) / 10
 		}
 		s.Iters = int(f.Execs)
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: f.Seconds, Unit: unitSeconds.Name},
 			{Value: float64(f.Execs), Unit: unitExecs.Name},
 			{Value: rate, Unit: unitRate.Name},

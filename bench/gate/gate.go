@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/perf/benchunit"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 )
 
@@ -29,7 +29,7 @@ type Gate struct {
 	Experiment string // results file: "throughput"
 	Benchmark  string // "Throughput"
 	Unit       string // as written in results files: "events/s"
-	Where      []results.KV
+	Where      []record.KV
 	Num, Den   string  // modes
 	Min, Max   float64 // NaN when unbounded
 	Line       int
@@ -79,7 +79,7 @@ func parseLine(line string) (Gate, error) {
 		if !ok || k == "" {
 			return Gate{}, fmt.Errorf("where: want key=value[,key=value...], got %q", f[4])
 		}
-		g.Where = append(g.Where, results.KV{Key: k, Value: v})
+		g.Where = append(g.Where, record.KV{Key: k, Value: v})
 	}
 	var ok bool
 	if g.Num, g.Den, ok = strings.Cut(f[5], "/"); !ok || g.Num == "" || g.Den == "" {
@@ -156,14 +156,14 @@ type Verdict struct {
 
 // Evaluate checks g against the results file of its experiment (nil when
 // the run has none).
-func Evaluate(g Gate, f *results.File) Verdict {
+func Evaluate(g Gate, f *record.File) Verdict {
 	v := Verdict{Gate: g}
 	if f == nil {
 		v.Status, v.Reason = Fail, fmt.Sprintf("the run has no %s results", g.Experiment)
 		return v
 	}
 	_, unit := benchunit.Tidy(1, g.Unit) // results are read tidied: ns -> sec
-	withMode := func(m string) []results.KV { return append([]results.KV{{Key: "mode", Value: m}}, g.Where...) }
+	withMode := func(m string) []record.KV { return append([]record.KV{{Key: "mode", Value: m}}, g.Where...) }
 	num := f.Sample(g.Benchmark, unit, withMode(g.Num)...)
 	den := f.Sample(g.Benchmark, unit, withMode(g.Den)...)
 	if len(num) == 0 || len(den) == 0 {

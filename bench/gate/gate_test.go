@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 func TestParse(t *testing.T) {
@@ -60,14 +60,14 @@ func TestParseErrors(t *testing.T) {
 }
 
 // file returns a throughput file where mode num measured nums and serialized dens.
-func file(num string, nums, dens []float64) *results.File {
-	f := &results.File{}
+func file(num string, nums, dens []float64) *record.File {
+	f := &record.File{}
 	for i := range max(len(nums), len(dens)) {
 		add := func(mode string, xs []float64) {
 			if i < len(xs) {
-				f.Points = append(f.Points, results.Point{Name: "Throughput",
-					Config: []results.KV{{Key: "mode", Value: mode}, {Key: "producers", Value: "16"}},
-					Values: []results.Value{{Value: xs[i], Unit: "events/s"}, {Value: xs[i] * 1e-9, Unit: "p99-sec/insert"}}})
+				f.Points = append(f.Points, record.Point{Name: "Throughput",
+					Config: []record.KV{{Key: "mode", Value: mode}, {Key: "producers", Value: "16"}},
+					Values: []record.Value{{Value: xs[i], Unit: "events/s"}, {Value: xs[i] * 1e-9, Unit: "p99-sec/insert"}}})
 			}
 		}
 		add("serialized", dens)
@@ -88,7 +88,7 @@ func TestEvaluate(t *testing.T) {
 	base := []float64{5900, 6100, 5800, 6000, 6050, 5950, 5900, 6020}
 	noisy := []float64{2.0, 4.5, 2.2, 4.2, 2.4, 4.0, 2.1, 4.4} // ratios straddling 3
 	gt3 := Gate{Name: "g", Experiment: "throughput", Benchmark: "Throughput", Unit: "events/s",
-		Where: []results.KV{{Key: "producers", Value: "16"}}, Num: "group", Den: "serialized", Min: 3, Max: math.NaN()}
+		Where: []record.KV{{Key: "producers", Value: "16"}}, Num: "group", Den: "serialized", Min: 3, Max: math.NaN()}
 	band := gt3
 	band.Min, band.Max = 0.8, 1.25
 	p99 := gt3
@@ -97,7 +97,7 @@ func TestEvaluate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		g      Gate
-		f      *results.File
+		f      *record.File
 		status Status
 		reason string
 	}{

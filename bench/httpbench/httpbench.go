@@ -9,7 +9,6 @@ package httpbench
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,10 +26,10 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 // Config configures the http experiment.
@@ -54,31 +53,32 @@ type Config struct {
 	MaxBacklog int64         // the collector's -max-backlog
 }
 
-// experiment is the state the cells of one experiment share: the receiver.
+// experiment is the state the cells of one experiment share: the receiver,
+// started by the first cell that runs. It only counts what it takes.
 type experiment struct {
 	Config
 	recvOnce sync.Once
-	recv     *receiver
+	recv     *rig.Receiver
 	recvErr  error
 }
 
 // Units of the experiment's values.
 var (
-	unitReqs     = results.Unit{Name: "req/s", Better: 1}
-	unitEvents   = results.Unit{Name: "events/s", Better: 1}
-	unitOffered  = results.Unit{Name: "sent-req/s", Better: 0}
-	unitSuccess  = results.Unit{Name: "success-ratio", Better: 1}
-	unit503      = results.Unit{Name: "backpressure-ratio", Better: -1}
-	unitErrors   = results.Unit{Name: "errors", Better: -1}
-	unitP50      = results.Unit{Name: "p50-ns/req", Better: -1}
-	unitP90      = results.Unit{Name: "p90-ns/req", Better: -1}
-	unitP99      = results.Unit{Name: "p99-ns/req", Better: -1}
-	unitMax      = results.Unit{Name: "max-ns/req", Better: -1}
-	unitDrained  = results.Unit{Name: "drained-events/s", Better: 1}
-	unitLost     = results.Unit{Name: "lost-events", Better: -1}
-	unitUnacked  = results.Unit{Name: "unacked-stored-events", Better: 0}
-	unitPeakRSS  = results.Unit{Name: "peak-rss-bytes", Better: -1}
-	allUnits     = []results.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS}
+	unitReqs     = record.Unit{Name: "req/s", Better: 1}
+	unitEvents   = record.Unit{Name: "events/s", Better: 1}
+	unitOffered  = record.Unit{Name: "sent-req/s", Better: 0}
+	unitSuccess  = record.Unit{Name: "success-ratio", Better: 1}
+	unit503      = record.Unit{Name: "backpressure-ratio", Better: -1}
+	unitErrors   = record.Unit{Name: "errors", Better: -1}
+	unitP50      = record.Unit{Name: "p50-ns/req", Better: -1}
+	unitP90      = record.Unit{Name: "p90-ns/req", Better: -1}
+	unitP99      = record.Unit{Name: "p99-ns/req", Better: -1}
+	unitMax      = record.Unit{Name: "max-ns/req", Better: -1}
+	unitDrained  = record.Unit{Name: "drained-events/s", Better: 1}
+	unitLost     = record.Unit{Name: "lost-events", Better: -1}
+	unitUnacked  = record.Unit{Name: "unacked-stored-events", Better: 0}
+	unitPeakRSS  = record.Unit{Name: "peak-rss-bytes", Better: -1}
+	allUnits     = []record.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS}
 	startTimeout = 10 * time.Second
 	stopTimeout  = 30 * time.Second
 )
@@ -104,7 +104,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, m := range c.Modes {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "HTTPMax",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(m)},
 					{Key: "batch", Value: strconv.Itoa(batch)},
 					{Key: "conns", Value: strconv.Itoa(c.Conns)},
@@ -118,7 +118,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 		for _, m := range c.Modes {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "HTTPSweep",
-				Config: []results.KV{
+				Config: []record.KV{
 					{Key: "mode", Value: string(m)},
 					{Key: "batch", Value: "1"},
 					{Key: "rate", Value: strconv.Itoa(rate)},
@@ -140,7 +140,7 @@ const cellOverhead = 600 * time.Millisecond
 
 func (c *experiment) close() error {
 	if c.recv != nil {
-		return c.recv.close()
+		return c.recv.Close()
 	}
 	return nil
 }
@@ -164,7 +164,7 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		if c.Binary == "" {
 			return bench.Sample{}, errNoBinary
 		}
-		c.recvOnce.Do(func() { c.recv, c.recvErr = startReceiver() })
+		c.recvOnce.Do(func() { c.recv, c.recvErr = rig.StartReceiver(rig.Counter{}) })
 		if c.recvErr != nil {
 			return bench.Sample{}, c.recvErr
 		}
@@ -174,34 +174,28 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		}
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "events.db")
-		c.recv.reset()
-		// -addr 127.0.0.1:0 and -log-format json: it serves once it logs
-		// "collector started", after binding, with the port it bound.
-		col, err := proc.Start(ctx, c.Binary, []string{
-			"-db", path,
-			"-addr", "127.0.0.1:0",
-			"-mode", string(mode),
-			"-sink", "webhook",
-			"-webhook-url", c.recv.url,
-			"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
-			"-collector-id", "bench",
-			"-log-format", "json",
-			// Steady state: the uploader drains all along, as it does on a box
-			// that has been up for a while (its interval is only the idle
-			// polling period). At the stop, what is left stays in the file.
-			"-upload-interval", uploadInterval.String(),
-			"-drain-timeout", "2s",
-		}, proc.Options{Name: "collector", Timeout: startTimeout})
+		c.recv.Reset()
+		col, err := rig.Collector{
+			Bin: c.Binary, DB: path, Mode: string(mode), ID: "bench", Webhook: c.recv.URL,
+			Flags: []string{
+				"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
+				// Steady state: the uploader drains all along, as it does on a box
+				// that has been up for a while (its interval is only the idle
+				// polling period). At the stop, what is left stays in the file.
+				"-upload-interval", uploadInterval.String(),
+				"-drain-timeout", "2s",
+			},
+		}.Start(ctx, startTimeout)
 		if err != nil {
 			return bench.Sample{}, err
 		}
 		t, window := c.attack(col.Addr(), batch, rate, rep.Seed)
-		drained := c.recv.events.Load()
+		drained := c.recv.Taken()
 		peakRSS, rssErr := col.PeakRSS()
 		if err := col.Stop(stopTimeout); err != nil {
 			return bench.Sample{}, err
 		}
-		stored, err := countEvents(ctx, path)
+		stored, err := rig.CountRows(ctx, path)
 		if err != nil {
 			return bench.Sample{}, err
 		}
@@ -226,7 +220,7 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 			}
 			return round(float64(a)/float64(b), 4)
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: round(float64(t.okWin)/secs, 1), Unit: unitReqs.Name},
 			{Value: round(float64(t.eventsWin)/secs, 1), Unit: unitEvents.Name},
 			{Value: round(float64(t.sentWin)/secs, 1), Unit: unitOffered.Name},
@@ -238,17 +232,17 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		// report, rather than a zero that would read as instant.
 		if len(t.lat) > 0 {
 			s.Values = append(s.Values,
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
-				results.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
+				record.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
 		}
 		s.Values = append(s.Values,
-			results.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
-			results.Value{Value: float64(lost), Unit: unitLost.Name},
-			results.Value{Value: float64(unacked), Unit: unitUnacked.Name})
+			record.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
+			record.Value{Value: float64(lost), Unit: unitLost.Name},
+			record.Value{Value: float64(unacked), Unit: unitUnacked.Name})
 		if rssErr == nil {
-			s.Values = append(s.Values, results.Value{Value: float64(peakRSS), Unit: unitPeakRSS.Name})
+			s.Values = append(s.Values, record.Value{Value: float64(peakRSS), Unit: unitPeakRSS.Name})
 		}
 		return s, nil
 	}
@@ -268,95 +262,109 @@ func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, t
 		tgt.Body = bodies[i%uint64(len(bodies))]
 		return nil
 	}
-	// Our own transport, so that its idle connections can be closed after
-	// the attack: a connection the transport dialled but never used would
-	// otherwise hold the collector's graceful shutdown for 5 s (net/http
-	// counts a new connection as active until then).
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: vegeta.DefaultConnections,
-	}
+	atk, pacer, tr := c.attacker(rate)
 	defer tr.CloseIdleConnections()
-	opts := []func(*vegeta.Attacker){
-		vegeta.Client(&http.Client{Transport: tr}),
-		vegeta.Timeout(c.Timeout),
-		vegeta.KeepAlive(true),
-		vegeta.Redirects(vegeta.NoFollow),
-	}
-	var pacer vegeta.Pacer
-	if rate == 0 { // closed loop: Conns workers, each waits for its answer
-		pacer = vegeta.ConstantPacer{}
-		opts = append(opts, vegeta.Workers(uint64(c.Conns)), vegeta.MaxWorkers(uint64(c.Conns)),
-			vegeta.Connections(c.Conns), vegeta.MaxConnections(c.Conns))
-	} else { // open loop: requests leave on schedule, whatever is in flight
-		pacer = vegeta.ConstantPacer{Freq: rate, Per: time.Second}
-		opts = append(opts, vegeta.Workers(uint64(min(rate, 64))), vegeta.MaxWorkers(uint64(c.MaxWorkers)),
-			vegeta.Connections(c.MaxWorkers))
-	}
-	atk := vegeta.NewAttacker(opts...)
 	total := c.Warm + c.Dur
 	var t tally
 	began := time.Now()
-	winStart := began.Add(c.Warm)
-	winEnd := began.Add(total)
-	var period time.Duration
+	w := window{began: began, from: began.Add(c.Warm), to: began.Add(total)}
 	if rate > 0 {
-		period = time.Second / time.Duration(rate)
+		w.period = time.Second / time.Duration(rate)
 		t.offeredWin = int(int64(c.Dur) * int64(rate) / int64(time.Second))
 	}
 	for res := range atk.Attack(vegeta.Targeter(targeter), pacer, total, "bench") {
-		t.sent++
-		in := func(at time.Time) bool { return !at.Before(winStart) && at.Before(winEnd) }
-		// A request is due when it was sent (closed loop) or scheduled (open
-		// loop). Open loop, its latency counts from when it was due, so the
-		// time it waited for a free worker when the server fell behind is
-		// not hidden (coordinated omission).
-		due, lat := res.Timestamp, res.Latency
-		if period > 0 {
-			due = began.Add(time.Duration(res.Seq) * period)
-			lat = res.End().Sub(due)
-		}
-		if in(res.Timestamp) {
-			t.sentWin++
-		}
-		if in(due) {
-			t.dueWin++
-		}
-		switch res.Code {
-		case http.StatusOK:
-			var body struct{ Accepted int }
-			if err := json.Unmarshal(res.Body, &body); err != nil {
-				t.errors++
-				t.firstErr = "200 with an unreadable body: " + err.Error()
-				continue
-			}
-			t.ok++
-			t.acked += int64(body.Accepted)
-			if in(res.End()) {
-				t.okWin++
-				t.eventsWin += int64(body.Accepted)
-			}
-			if in(due) {
-				t.okDue++
-				t.lat = append(t.lat, int64(lat))
-			}
-		case http.StatusServiceUnavailable:
-			t.backpressure++
-			if in(due) {
-				t.busyDue++
-			}
-		default:
-			t.errors++
-			if t.firstErr == "" {
-				t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
-			}
-		}
+		t.add(res, w)
 	}
 	if t.offeredWin == 0 { // closed loop: what was asked is what was sent
 		t.offeredWin = t.dueWin
 	}
 	slices.Sort(t.lat)
 	return t, c.Dur
+}
+
+// attacker is vegeta shaped for a cell: closed loop (rate 0), Conns workers
+// each waiting for its answer; open loop, requests leaving on schedule
+// whatever is in flight, at most MaxWorkers. It runs on its own transport,
+// so that its idle connections can be closed after the attack: a connection
+// the transport dialled but never used would otherwise hold the collector's
+// graceful shutdown for 5 s (net/http counts a new connection as active
+// until then).
+func (c *experiment) attacker(rate int) (*vegeta.Attacker, vegeta.Pacer, *http.Transport) {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+	}
+	opts := []func(*vegeta.Attacker){
+		vegeta.Client(&http.Client{Transport: tr}),
+		vegeta.Timeout(c.Timeout),
+		vegeta.KeepAlive(true),
+		vegeta.Redirects(vegeta.NoFollow),
+	}
+	if rate == 0 {
+		opts = append(opts, vegeta.Workers(uint64(c.Conns)), vegeta.MaxWorkers(uint64(c.Conns)),
+			vegeta.Connections(c.Conns), vegeta.MaxConnections(c.Conns))
+		return vegeta.NewAttacker(opts...), vegeta.ConstantPacer{}, tr
+	}
+	opts = append(opts, vegeta.Workers(uint64(min(rate, 64))), vegeta.MaxWorkers(uint64(c.MaxWorkers)),
+		vegeta.Connections(c.MaxWorkers))
+	return vegeta.NewAttacker(opts...), vegeta.ConstantPacer{Freq: rate, Per: time.Second}, tr
+}
+
+// window is an attack's measured window, and its schedule when open loop.
+type window struct {
+	began, from, to time.Time
+	period          time.Duration // open loop: between two requests' due times; 0 closed loop
+}
+
+func (w window) in(at time.Time) bool { return !at.Before(w.from) && at.Before(w.to) }
+
+// add counts one response.
+func (t *tally) add(res *vegeta.Result, w window) {
+	t.sent++
+	// A request is due when it was sent (closed loop) or scheduled (open
+	// loop). Open loop, its latency counts from when it was due, so the
+	// time it waited for a free worker when the server fell behind is
+	// not hidden (coordinated omission).
+	due, lat := res.Timestamp, res.Latency
+	if w.period > 0 {
+		due = w.began.Add(time.Duration(res.Seq) * w.period)
+		lat = res.End().Sub(due)
+	}
+	if w.in(res.Timestamp) {
+		t.sentWin++
+	}
+	if w.in(due) {
+		t.dueWin++
+	}
+	switch res.Code {
+	case http.StatusOK:
+		var body struct{ Accepted int }
+		if err := json.Unmarshal(res.Body, &body); err != nil {
+			t.errors++
+			t.firstErr = "200 with an unreadable body: " + err.Error()
+			return
+		}
+		t.ok++
+		t.acked += int64(body.Accepted)
+		if w.in(res.End()) {
+			t.okWin++
+			t.eventsWin += int64(body.Accepted)
+		}
+		if w.in(due) {
+			t.okDue++
+			t.lat = append(t.lat, int64(lat))
+		}
+	case http.StatusServiceUnavailable:
+		t.backpressure++
+		if w.in(due) {
+			t.busyDue++
+		}
+	default:
+		t.errors++
+		if t.firstErr == "" {
+			t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
+		}
+	}
 }
 
 // makeBodies returns n request bodies of batch events each, generated from
@@ -386,71 +394,6 @@ func makeBodies(seed uint64, batch, n int) [][]byte {
 		bodies[i], _ = json.Marshal(v)
 	}
 	return bodies
-}
-
-// countEvents counts every row of the stopped collector's database.
-func countEvents(ctx context.Context, path string) (int64, error) {
-	db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{
-		BusyTimeout: time.Second, ReadOnly: true,
-	}))
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	var n int64
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
-	}
-	return n, nil
-}
-
-// receiver is the upstream the collectors ship to: it takes every batch
-// and counts its events.
-type receiver struct {
-	srv    *http.Server
-	url    string
-	events atomic.Int64
-	done   chan struct{}
-}
-
-func startReceiver() (*receiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("receiver: %w", err)
-	}
-	r := &receiver{url: "http://" + ln.Addr().String() + "/ingest", done: make(chan struct{})}
-	r.srv = &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			var batch []struct {
-				ID int64 `json:"id"`
-			}
-			if err := json.NewDecoder(req.Body).Decode(&batch); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.events.Add(int64(len(batch)))
-			w.WriteHeader(http.StatusNoContent)
-		}),
-	}
-	go func() { // owned: ends on close
-		defer close(r.done)
-		r.srv.Serve(ln)
-	}()
-	return r, nil
-}
-
-func (r *receiver) reset() { r.events.Store(0) }
-
-func (r *receiver) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.srv.Shutdown(ctx)
-	<-r.done
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
 }
 
 func round(x float64, places int) float64 {

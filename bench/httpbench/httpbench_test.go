@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
+
+func TestMain(m *testing.M) { rig.Main(m) }
 
 func TestMakeBodies(t *testing.T) {
 	single := makeBodies(1, 1, 3)
@@ -32,16 +34,9 @@ func TestMakeBodies(t *testing.T) {
 // loop and an open-loop step, for two modes, each checked against its
 // database. It builds the collector, so it is skipped with -short.
 func TestCells(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the collector binary")
-	}
-	dir := t.TempDir()
-	bin, err := proc.BuildCollector(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := rig.Binary(t)
 	e := Config{
-		Binary: bin, DBDir: dir, Modes: []store.Mode{store.Serialized, store.Group},
+		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Serialized, store.Group},
 		Conns: 4, Batches: []int{10}, Rates: []int{200}, MaxWorkers: 32,
 		Warm: 50 * time.Millisecond, Dur: 250 * time.Millisecond, Timeout: 5 * time.Second, MaxBacklog: 50000,
 	}.Experiment()
@@ -61,7 +56,7 @@ func TestCells(t *testing.T) {
 		if len(s.Problems) > 0 {
 			t.Errorf("%s %s: %v", c.Name, c.Label(), s.Problems)
 		}
-		p := results.Point{Values: s.Values}
+		p := record.Point{Values: s.Values}
 		if v, _ := p.Value("req/s"); v <= 0 {
 			t.Errorf("%s %s: req/s = %v", c.Name, c.Label(), v)
 		}

@@ -110,7 +110,7 @@ type attackOpts struct {
 // each of conns connections sends its next request when the last is
 // answered. The seq of each request rides in its URL, so an answer tells
 // which events it acknowledged.
-func attack(addr string, g *gen, recv *receiver, o attackOpts) tally {
+func attack(addr string, g *gen, recv *seqs, o attackOpts) tally {
 	base := "http://" + addr + g.sys.path() + "?seq="
 	hdr := http.Header{"Content-Type": []string{"application/json"}}
 	targeter := func(tgt *vegeta.Target) error {
@@ -163,51 +163,57 @@ func attack(addr string, g *gen, recv *receiver, o attackOpts) tally {
 		}
 	}
 	for res := range atk.Attack(vegeta.Targeter(targeter), vegeta.ConstantPacer{}, total, "peer") {
-		t.sent++
 		if end := res.End(); !end.Before(winEnd) {
 			sample(1, end)
 		} else if !end.Before(winStart) {
 			sample(0, end)
 		}
-		switch res.Code {
-		case http.StatusOK:
-			if err := checkOK(g.sys, g.batch, res.Body); err != nil {
-				t.errors++
-				if t.firstErr == "" {
-					t.firstErr = err.Error()
-				}
-				continue
-			}
-			first, err := strconv.ParseInt(res.URL[strings.LastIndexByte(res.URL, '=')+1:], 10, 64)
-			if err != nil {
-				t.errors++
-				continue
-			}
-			t.ok++
-			for s := first; s < first+int64(g.batch); s++ {
-				t.acked.set(s)
-			}
-			t.ackedN += int64(g.batch)
-			if in(res.End()) {
-				t.eventsWin += int64(g.batch)
-			}
-			if in(res.Timestamp) {
-				t.lat = append(t.lat, int64(res.Latency))
-			}
-		case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-			t.busy++
-		default:
-			t.errors++
-			if t.firstErr == "" {
-				t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
-			}
-		}
+		t.add(res, g, in)
 	}
 	sample(1, time.Now())
 	close(stopc)
 	wg.Wait()
 	slices.Sort(t.lat)
 	return t
+}
+
+// add counts one response to g's requests; in tells whether a time is in
+// the measured window.
+func (t *tally) add(res *vegeta.Result, g *gen, in func(time.Time) bool) {
+	t.sent++
+	switch res.Code {
+	case http.StatusOK:
+		if err := checkOK(g.sys, g.batch, res.Body); err != nil {
+			t.errors++
+			if t.firstErr == "" {
+				t.firstErr = err.Error()
+			}
+			return
+		}
+		first, err := strconv.ParseInt(res.URL[strings.LastIndexByte(res.URL, '=')+1:], 10, 64)
+		if err != nil {
+			t.errors++
+			return
+		}
+		t.ok++
+		for s := first; s < first+int64(g.batch); s++ {
+			t.acked.set(s)
+		}
+		t.ackedN += int64(g.batch)
+		if in(res.End()) {
+			t.eventsWin += int64(g.batch)
+		}
+		if in(res.Timestamp) {
+			t.lat = append(t.lat, int64(res.Latency))
+		}
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		t.busy++
+	default:
+		t.errors++
+		if t.firstErr == "" {
+			t.firstErr = fmt.Sprintf("%d %s %s", res.Code, res.Error, bytes.TrimSpace(res.Body))
+		}
+	}
 }
 
 // deliveredRate is the receiver's unique events per second between the

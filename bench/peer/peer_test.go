@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
+	"edgecollector/internal/rig"
 )
+
+func TestMain(m *testing.M) { rig.Main(m) }
 
 func TestPayloadSeq(t *testing.T) {
 	tests := []struct {
@@ -121,14 +123,15 @@ func TestGenEqualWork(t *testing.T) {
 // The receiver counts both delivery formats, dedupes by seq, finds what an
 // acknowledgement set misses, and refuses the exporter's default protobuf.
 func TestReceiver(t *testing.T) {
-	r, err := startReceiver()
+	rec := &seqs{}
+	r, err := rig.StartReceiver(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.close()
+	defer r.Close()
 	post := func(path, ct string, body []byte) int {
 		t.Helper()
-		resp, err := http.Post(r.base+path, ct, bytes.NewReader(body))
+		resp, err := http.Post(r.Base()+path, ct, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +139,7 @@ func TestReceiver(t *testing.T) {
 		return resp.StatusCode
 	}
 	// Our webhook: seqs 0 and 1, then 1 again (a re-shipped batch).
-	if code := post("/ingest", "application/json", []byte(`[{"id":1,"payload":{"seq":0}},{"id":2,"payload":{"seq":1}}]`)); code != http.StatusNoContent {
+	if code := post("/ingest", "application/json", []byte(`[{"id":1,"payload":{"seq":0}},{"id":2,"payload":{"seq":1}}]`)); code != http.StatusOK {
 		t.Fatalf("webhook batch: %d", code)
 	}
 	post("/ingest", "application/json", []byte(`[{"id":2,"payload":{"seq":1}}]`))
@@ -149,25 +152,25 @@ func TestReceiver(t *testing.T) {
 	if code := post("/v1/logs", "application/x-protobuf", []byte{0x0a}); code != http.StatusUnsupportedMediaType {
 		t.Errorf("protobuf: %d, want 415", code)
 	}
-	if got, want := r.unique.Load(), int64(3); got != want {
+	if got, want := rec.unique.Load(), int64(3); got != want {
 		t.Errorf("unique = %d, want %d", got, want)
 	}
-	if got, want := r.dups.Load(), int64(3); got != want {
+	if got, want := rec.dups.Load(), int64(3); got != want {
 		t.Errorf("dups = %d, want %d", got, want)
 	}
-	if got := r.bad.Load(); got != 1 {
+	if got := r.Bad(); got != 1 {
 		t.Errorf("bad = %d, want 1", got)
 	}
 	var acked bitset
 	for _, s := range []int64{0, 2, 3, 200} {
 		acked.set(s)
 	}
-	if got, want := r.missing(acked), int64(2); got != want { // 3 and 200
+	if got, want := rec.missing(acked), int64(2); got != want { // 3 and 200
 		t.Errorf("missing = %d, want %d", got, want)
 	}
-	r.reset()
-	if r.unique.Load() != 0 || r.missing(acked) != 4 {
-		t.Errorf("after reset: unique %d, missing %d", r.unique.Load(), r.missing(acked))
+	r.Reset()
+	if rec.unique.Load() != 0 || rec.missing(acked) != 4 {
+		t.Errorf("after reset: unique %d, missing %d", rec.unique.Load(), rec.missing(acked))
 	}
 }
 
@@ -190,14 +193,8 @@ func TestPeerConfigHasTheKnownPitfallsCovered(t *testing.T) {
 // peer when its binary is there (make peer; or PEER_BIN), against the real
 // binaries. It builds the collector, so it is skipped with -short.
 func TestCells(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the collector binary")
-	}
+	bin := rig.Binary(t)
 	dir := t.TempDir()
-	bin, err := proc.BuildCollector(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	systems := []System{OursGroup}
 	peerBin := os.Getenv("PEER_BIN")
 	if peerBin == "" {
@@ -230,7 +227,7 @@ func TestCells(t *testing.T) {
 		if len(s.Problems) > 0 {
 			t.Errorf("%s %s: %v", c.Name, c.Label(), s.Problems)
 		}
-		p := results.Point{Values: s.Values}
+		p := record.Point{Values: s.Values}
 		if v, ok := p.Value("lost-events"); !ok || v != 0 {
 			t.Errorf("%s %s: lost-events = %v (%v)", c.Name, c.Label(), v, ok)
 		}

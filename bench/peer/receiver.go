@@ -2,109 +2,89 @@ package peer
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/bits"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"edgecollector/internal/rig"
 )
 
-// receiver is the upstream both systems deliver to, in the harness's
-// process. It decodes our webhook's JSON array and OTLP/JSON logs alike,
-// finds each event's seq in its payload, and counts what arrives: unique
-// events (a bitset over seq) and duplicates (a seq seen before).
-type receiver struct {
-	srv  *http.Server
-	base string // http://127.0.0.1:port
-	done chan struct{}
-
+// seqs is what the receiver both systems deliver to keeps (a rig.Recorder):
+// it decodes our webhook's JSON array and OTLP/JSON logs alike, finds each
+// event's seq in its payload, and counts what arrives: unique events (a
+// bitset over seq) and duplicates (a seq seen before).
+type seqs struct {
 	mu     sync.Mutex
 	seen   bitset
 	unique atomic.Int64
 	dups   atomic.Int64
-	bad    atomic.Int64 // requests it could not decode
 }
 
-func startReceiver() (*receiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("receiver: %w", err)
+// Take records a batch from our webhook sink (POST /ingest) or from the
+// peer's otlp_http exporter (POST /v1/logs).
+func (r *seqs) Take(req *http.Request, body []byte) (int, error) {
+	var got []int64
+	var err error
+	if req.URL.Path == "/v1/logs" {
+		got, err = otlpSeqs(req, body)
+	} else {
+		got, err = webhookSeqs(body)
 	}
-	r := &receiver{base: "http://" + ln.Addr().String(), done: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /ingest", r.ingest)    // our webhook sink
-	mux.HandleFunc("POST /v1/logs", r.otlpLogs) // the peer's otlp_http exporter
-	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { // owned: ends on close
-		defer close(r.done)
-		r.srv.Serve(ln)
-	}()
-	return r, nil
+	if err != nil {
+		return 0, err
+	}
+	r.add(got)
+	return len(got), nil
 }
 
-// ingest takes one batch from our webhook sink: a JSON array of shipped
+// webhookSeqs reads a batch of our webhook sink: a JSON array of shipped
 // events whose payload is the one the harness posted, byte for byte.
-func (r *receiver) ingest(w http.ResponseWriter, req *http.Request) {
+func webhookSeqs(body []byte) ([]int64, error) {
 	var batch []struct {
 		Payload json.RawMessage `json:"payload"`
 	}
-	if err := json.NewDecoder(req.Body).Decode(&batch); err != nil {
-		r.bad.Add(1)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+	if err := json.Unmarshal(body, &batch); err != nil {
+		return nil, err
 	}
-	seqs := make([]int64, 0, len(batch))
+	out := make([]int64, 0, len(batch))
 	for _, e := range batch {
 		s, ok := payloadSeq(e.Payload)
 		if !ok {
-			r.bad.Add(1)
-			http.Error(w, "payload without seq", http.StatusBadRequest)
-			return
+			return nil, errors.New("payload without seq")
 		}
-		seqs = append(seqs, s)
+		out = append(out, s)
 	}
-	r.add(seqs)
-	w.WriteHeader(http.StatusNoContent)
+	return out, nil
 }
 
-// otlpLogs takes one ExportLogsServiceRequest in OTLP/JSON: each log
+// otlpSeqs reads one ExportLogsServiceRequest in OTLP/JSON: each log
 // record's body is the payload string. Protobuf (the exporter's default)
-// is refused, so a peer left on its default encoding fails loudly.
-func (r *receiver) otlpLogs(w http.ResponseWriter, req *http.Request) {
+// is refused with 415, so a peer left on its default encoding fails loudly.
+func otlpSeqs(req *http.Request, body []byte) ([]int64, error) {
 	if ct := req.Header.Get("Content-Type"); ct != "application/json" || req.Header.Get("Content-Encoding") != "" {
-		r.bad.Add(1)
-		http.Error(w, "want uncompressed application/json, got "+ct, http.StatusUnsupportedMediaType)
-		return
+		return nil, &rig.Refusal{Status: http.StatusUnsupportedMediaType, Msg: "want uncompressed application/json, got " + ct}
 	}
 	var msg otlpRequest
-	if err := json.NewDecoder(req.Body).Decode(&msg); err != nil {
-		r.bad.Add(1)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return nil, err
 	}
-	var seqs []int64
+	var out []int64
 	for _, rl := range msg.ResourceLogs {
 		for _, sl := range rl.ScopeLogs {
 			for _, lr := range sl.LogRecords {
 				s, ok := payloadSeq([]byte(lr.Body.StringValue))
 				if !ok {
-					r.bad.Add(1)
-					http.Error(w, "log record without seq", http.StatusBadRequest)
-					return
+					return nil, errors.New("log record without seq")
 				}
-				seqs = append(seqs, s)
+				out = append(out, s)
 			}
 		}
 	}
-	r.add(seqs)
-	w.Header().Set("Content-Type", "application/json")
-	w.Write([]byte("{}"))
+	return out, nil
 }
 
 // otlpRequest is the part of an OTLP/JSON ExportLogsServiceRequest the
@@ -139,10 +119,10 @@ func payloadSeq(p []byte) (int64, bool) {
 	return n, true
 }
 
-func (r *receiver) add(seqs []int64) {
+func (r *seqs) add(got []int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range seqs {
+	for _, s := range got {
 		if r.seen.set(s) {
 			r.unique.Add(1)
 		} else {
@@ -151,18 +131,17 @@ func (r *receiver) add(seqs []int64) {
 	}
 }
 
-// reset forgets everything: each cell starts from an empty receiver.
-func (r *receiver) reset() {
+// Reset forgets everything: each cell starts from an empty receiver.
+func (r *seqs) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = nil
 	r.unique.Store(0)
 	r.dups.Store(0)
-	r.bad.Store(0)
 }
 
 // missing counts the seqs set in acked that the receiver has not seen.
-func (r *receiver) missing(acked bitset) int64 {
+func (r *seqs) missing(acked bitset) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var n int64
@@ -174,17 +153,6 @@ func (r *receiver) missing(acked bitset) int64 {
 		n += int64(bits.OnesCount64(w &^ s))
 	}
 	return n
-}
-
-func (r *receiver) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.srv.Shutdown(ctx)
-	<-r.done
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
 }
 
 // bitset is a growable set of non-negative ints.

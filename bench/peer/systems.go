@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"edgecollector/bench/proc"
+	"edgecollector/internal/rig"
 )
 
 // A System is one side of the comparison; its name is the cells' mode.
@@ -62,27 +62,24 @@ func (c *experiment) newInstance(sys System, dir string) (*instance, error) {
 		if sys == OursSerialized {
 			mode = "serialized"
 		}
-		return &instance{sys: sys, bin: c.Collector, args: []string{
-			"-db", filepath.Join(dir, "events.db"),
-			"-addr", "127.0.0.1:0",
-			"-mode", mode,
-			"-sink", "webhook",
-			"-webhook-url", c.recv.base + "/ingest",
-			"-max-backlog", "0", // unbounded, as the peer's queue is sized to be
-			"-upload-batch", fmt.Sprint(uploadBatch),
-			"-upload-interval", uploadInterval.String(),
-			"-upload-max-backoff", "1s",
-			"-collector-id", "bench",
-			"-log-format", "json",
-			"-drain-timeout", "2s",
-		}}, nil
+		ours := rig.Collector{
+			Bin: c.Collector, DB: filepath.Join(dir, "events.db"), Mode: mode, ID: "bench", Webhook: c.recv.URL,
+			Flags: []string{
+				"-max-backlog", "0", // unbounded, as the peer's queue is sized to be
+				"-upload-batch", fmt.Sprint(uploadBatch),
+				"-upload-interval", uploadInterval.String(),
+				"-upload-max-backoff", "1s",
+				"-drain-timeout", "2s",
+			},
+		}
+		return &instance{sys: sys, bin: ours.Bin, args: ours.Args()}, nil
 	case OtelFsync, OtelNoFsync:
 		addr, err := freePort()
 		if err != nil {
 			return nil, fmt.Errorf("peer port: %w", err)
 		}
 		cfg := filepath.Join(dir, "otelcol.yaml")
-		if err := os.WriteFile(cfg, []byte(peerConfig(addr, c.recv.base, filepath.Join(dir, "queue"), sys == OtelFsync)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(peerConfig(addr, c.recv.Base(), filepath.Join(dir, "queue"), sys == OtelFsync)), 0o644); err != nil {
 			return nil, err
 		}
 		return &instance{sys: sys, bin: c.Peer, args: []string{"--config", cfg}, addr: addr}, nil
@@ -94,8 +91,8 @@ func (c *experiment) newInstance(sys System, dir string) (*instance, error) {
 // (addr "") its "collector started" log line names the address; for the
 // peer, which listens on a port the harness chose, until addr accepts a
 // connection. Both its outputs go to the log tail.
-func (in *instance) start(ctx context.Context) (*proc.Process, error) {
-	p, err := proc.Start(ctx, in.bin, in.args, proc.Options{Name: in.bin, Addr: in.addr, Stdout: true, Timeout: startTimeout})
+func (in *instance) start(ctx context.Context) (*rig.Process, error) {
+	p, err := rig.Start(ctx, in.bin, in.args, rig.Options{Name: in.bin, Addr: in.addr, Stdout: true, Timeout: startTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.sys, err)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector"
 	"edgecollector/collector/store"
@@ -32,6 +32,7 @@ type Disjoint struct {
 	RowsPerWriter int
 	TxUpdates     int
 	Warm, Dur     time.Duration
+	MinOps        int // as Throughput's
 }
 
 // Experiment returns the disjoint experiment: one cell per mode.
@@ -42,12 +43,12 @@ func (d Disjoint) Experiment() *bench.Experiment {
 			"(serialized: one connection under a mutex; concurrent: a pool of %d connections, BEGIN IMMEDIATE, busy errors retried; "+
 			"group: the transactions queued share one commit). Each cell: fresh database, %s ramp dropped, %s measured.",
 			d.Modes, d.Writers, d.RowsPerWriter, d.TxUpdates, d.Writers, d.Warm, d.Dur),
-		Units: []results.Unit{unitUpdates, unitConflicts, unitP50Tx, unitP99Tx, unitJain, unitFailedTx},
+		Units: []record.Unit{unitUpdates, unitConflicts, unitP50Tx, unitP99Tx, unitJain, unitFailedTx},
 	}
 	for _, m := range d.Modes {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name: "Disjoint",
-			Config: []results.KV{
+			Config: []record.KV{
 				{Key: "mode", Value: string(m)},
 				{Key: "writers", Value: strconv.Itoa(d.Writers)},
 				{Key: "tx-updates", Value: strconv.Itoa(d.TxUpdates)},
@@ -80,7 +81,7 @@ func (d *Disjoint) run(mode store.Mode) func(context.Context, bench.Rep) (bench.
 		for i := range next {
 			next[i] = -1
 		}
-		l := drive(ctx, d.Writers, d.Warm, d.Dur, rep.Seed, nil, func(ctx context.Context, w int, rng *rand.Rand) error {
+		l := drive(ctx, d.Writers, span{d.Warm, d.Dur, d.MinOps}, rep.Seed, nil, func(ctx context.Context, w int, rng *rand.Rand) error {
 			own := ids[w*d.RowsPerWriter : (w+1)*d.RowsPerWriter]
 			if next[w] < 0 {
 				next[w] = rng.IntN(len(own))
@@ -115,7 +116,7 @@ func (d *Disjoint) run(mode store.Mode) func(context.Context, bench.Rep) (bench.
 		for i, c := range l.perProd {
 			perWriter[i] = float64(c)
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: round(float64(l.total()*d.TxUpdates)/l.window.Seconds(), 1), Unit: unitUpdates.Name},
 			{Value: float64(conflicts), Unit: unitConflicts.Name},
 			{Value: float64(stats.Percentile(l.lat, 0.50)), Unit: unitP50Tx.Name},

@@ -38,19 +38,33 @@ func (l *load) total() int {
 	return n
 }
 
+// span is a cell's timing: a dropped ramp, then the measured window.
+type span struct {
+	warm, dur time.Duration
+	// minOps, when set, holds the window open past dur until every producer
+	// has completed minOps operations in it (for at most maxHold): a
+	// condition, not a clock, for tests on a loaded machine, where a short
+	// window can see none complete. The profiles leave it 0: a fixed window.
+	minOps int
+}
+
+// maxHold bounds how long minOps holds a window open past its dur.
+const maxHold = time.Minute
+
 // drive runs producers closed-loop: each calls op in a loop, as fast as op
-// returns, for warm+dur. Operations completed in the last dur count; their
-// latencies are kept. op(ctx, producer, rng) does one operation; ErrBusy
-// from it is counted, any other error stops the run. measuring is set
-// during the measured window, so that a background task can count its own
-// work over the same window.
-func drive(ctx context.Context, producers int, warm, dur time.Duration, seed uint64, measuring *atomic.Bool,
+// returns, through the span's ramp and window. Operations completed in the
+// window count; their latencies are kept. op(ctx, producer, rng) does one
+// operation; ErrBusy from it is counted, any other error stops the run.
+// measuring is set during the measured window, so that a background task
+// can count its own work over the same window.
+func drive(ctx context.Context, producers int, sp span, seed uint64, measuring *atomic.Bool,
 	op func(ctx context.Context, p int, rng *rand.Rand) error) *load {
 	var (
 		stop atomic.Bool
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		l    = &load{perProd: make([]int, producers)}
+		done = make([]atomic.Int64, producers) // operations in the window so far
 	)
 	if measuring == nil {
 		measuring = new(atomic.Bool)
@@ -92,6 +106,7 @@ func drive(ctx context.Context, producers int, warm, dur time.Duration, seed uin
 				}
 				if measuring.Load() {
 					lat = append(lat, int64(d))
+					done[p].Add(1)
 				}
 			}
 			mu.Lock()
@@ -102,10 +117,13 @@ func drive(ctx context.Context, producers int, warm, dur time.Duration, seed uin
 			mu.Unlock()
 		}()
 	}
-	sleep(ctx, warm)
+	sleep(ctx, sp.warm)
 	t0 := time.Now()
 	measuring.Store(true)
-	sleep(ctx, dur)
+	sleep(ctx, sp.dur)
+	for hold := time.Now().Add(maxHold); !enough(done, sp.minOps) && time.Now().Before(hold) && ctx.Err() == nil && !stop.Load(); {
+		sleep(ctx, time.Millisecond)
+	}
 	measuring.Store(false)
 	l.window = time.Since(t0)
 	stop.Store(true)
@@ -115,6 +133,16 @@ func drive(ctx context.Context, producers int, warm, dur time.Duration, seed uin
 	}
 	slices.Sort(l.lat)
 	return l
+}
+
+// enough reports whether every producer has done at least n operations.
+func enough(done []atomic.Int64, n int) bool {
+	for i := range done {
+		if done[i].Load() < int64(n) {
+			return false
+		}
+	}
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) {

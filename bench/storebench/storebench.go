@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector"
 	"edgecollector/collector/store"
@@ -52,26 +52,29 @@ type Throughput struct {
 	Producers []int
 	Indexed   []bool
 	Warm, Dur time.Duration // per cell: a dropped ramp, then the measured window
+	// MinOps, when set, holds each window open past Dur until every
+	// producer has completed MinOps inserts in it: for tests (0: a fixed window).
+	MinOps int
 }
 
 // Units of the experiments' values.
 var (
-	unitEvents     = results.Unit{Name: "events/s", Better: 1}
-	unitP50Insert  = results.Unit{Name: "p50-ns/insert", Better: -1}
-	unitP90Insert  = results.Unit{Name: "p90-ns/insert", Better: -1}
-	unitP99Insert  = results.Unit{Name: "p99-ns/insert", Better: -1}
-	unitMaxInsert  = results.Unit{Name: "max-ns/insert", Better: -1}
-	unitJain       = results.Unit{Name: "jain-fairness", Better: 1}
-	unitMinMax     = results.Unit{Name: "minmax-fairness", Better: 1}
-	unitBusy       = results.Unit{Name: "busy-failures", Better: -1}
-	unitPerCommit  = results.Unit{Name: "events/commit", Better: 0}
-	unitCheckpoint = results.Unit{Name: "checkpoints/s", Better: 1}
-	unitCkptRows   = results.Unit{Name: "rows/checkpoint", Better: 0}
-	unitUpdates    = results.Unit{Name: "updates/s", Better: 1}
-	unitConflicts  = results.Unit{Name: "conflicts", Better: -1}
-	unitP50Tx      = results.Unit{Name: "p50-ns/tx", Better: -1}
-	unitP99Tx      = results.Unit{Name: "p99-ns/tx", Better: -1}
-	unitFailedTx   = results.Unit{Name: "failed-tx", Better: -1}
+	unitEvents     = record.Unit{Name: "events/s", Better: 1}
+	unitP50Insert  = record.Unit{Name: "p50-ns/insert", Better: -1}
+	unitP90Insert  = record.Unit{Name: "p90-ns/insert", Better: -1}
+	unitP99Insert  = record.Unit{Name: "p99-ns/insert", Better: -1}
+	unitMaxInsert  = record.Unit{Name: "max-ns/insert", Better: -1}
+	unitJain       = record.Unit{Name: "jain-fairness", Better: 1}
+	unitMinMax     = record.Unit{Name: "minmax-fairness", Better: 1}
+	unitBusy       = record.Unit{Name: "busy-failures", Better: -1}
+	unitPerCommit  = record.Unit{Name: "events/commit", Better: 0}
+	unitCheckpoint = record.Unit{Name: "checkpoints/s", Better: 1}
+	unitCkptRows   = record.Unit{Name: "rows/checkpoint", Better: 0}
+	unitUpdates    = record.Unit{Name: "updates/s", Better: 1}
+	unitConflicts  = record.Unit{Name: "conflicts", Better: -1}
+	unitP50Tx      = record.Unit{Name: "p50-ns/tx", Better: -1}
+	unitP99Tx      = record.Unit{Name: "p99-ns/tx", Better: -1}
+	unitFailedTx   = record.Unit{Name: "failed-tx", Better: -1}
 )
 
 // Experiment returns the throughput experiment: for each index choice and
@@ -87,7 +90,7 @@ func (t Throughput) Experiment() *bench.Experiment {
 			"Each producer inserts one event per durable transaction in a closed loop. "+
 			"Each cell: fresh database, %s ramp dropped, %s measured.",
 			t.Modes, control, t.Producers, t.Indexed, t.Warm, t.Dur),
-		Units: []results.Unit{unitEvents, unitP50Insert, unitP99Insert, unitJain, unitMinMax, unitBusy, unitPerCommit},
+		Units: []record.Unit{unitEvents, unitP50Insert, unitP99Insert, unitJain, unitMinMax, unitBusy, unitPerCommit},
 	}
 	for _, indexed := range t.Indexed {
 		for _, n := range t.Producers {
@@ -98,7 +101,7 @@ func (t Throughput) Experiment() *bench.Experiment {
 			for _, arm := range Arms(t.Modes, control) {
 				e.Cells = append(e.Cells, bench.Cell{
 					Name: "Throughput",
-					Config: []results.KV{
+					Config: []record.KV{
 						{Key: "mode", Value: arm.Label},
 						{Key: "indexed", Value: strconv.FormatBool(indexed)},
 						{Key: "producers", Value: strconv.Itoa(n)},
@@ -132,7 +135,7 @@ func (t Throughput) run(mode store.Mode, indexed bool, producers int) func(conte
 			st.Close()
 			return bench.Sample{}, fmt.Errorf("at most %d producers", len(seq))
 		}
-		l := drive(ctx, producers, t.Warm, t.Dur, rep.Seed, nil, func(ctx context.Context, p int, rng *rand.Rand) error {
+		l := drive(ctx, producers, span{t.Warm, t.Dur, t.MinOps}, rep.Seed, nil, func(ctx context.Context, p int, rng *rand.Rand) error {
 			seq[p]++
 			_, err := st.Insert(ctx, []collector.Event{event(rng, p<<24|seq[p])})
 			return err
@@ -163,7 +166,7 @@ func (t Throughput) run(mode store.Mode, indexed bool, producers int) func(conte
 		if hi > 0 {
 			minmax = lo / hi
 		}
-		s.Values = []results.Value{
+		s.Values = []record.Value{
 			{Value: round(float64(l.total())/l.window.Seconds(), 1), Unit: unitEvents.Name},
 			{Value: float64(stats.Percentile(l.lat, 0.50)), Unit: unitP50Insert.Name},
 			{Value: float64(stats.Percentile(l.lat, 0.99)), Unit: unitP99Insert.Name},

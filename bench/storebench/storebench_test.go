@@ -2,11 +2,12 @@ package storebench
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 )
 
@@ -33,22 +34,27 @@ func runAll(t *testing.T, e *bench.Experiment, must ...string) {
 			t.Errorf("%s %s: measured nothing", c.Name, c.Label())
 		}
 		for _, u := range must {
-			if v, ok := (&results.Point{Values: s.Values}).Value(u); !ok || v <= 0 {
+			if v, ok := (&record.Point{Values: s.Values}).Value(u); !ok || v <= 0 {
 				t.Errorf("%s %s: %s = %v (present %v), want > 0", c.Name, c.Label(), u, v, ok)
 			}
 		}
 	}
 }
 
+// The windows are short, and each is held open until every producer has
+// completed minOps operations in it: a condition, not a clock, so a loaded
+// machine (a parallel go test on 2 cores, fsyncs of hundreds of ms) only
+// makes them longer.
 const (
-	warm = 20 * time.Millisecond
-	dur  = 80 * time.Millisecond
+	warm   = 20 * time.Millisecond
+	dur    = 20 * time.Millisecond
+	minOps = 3
 )
 
 func TestThroughput(t *testing.T) {
 	e := Throughput{
 		DBDir: t.TempDir(), Modes: store.Modes, Control: store.Serialized,
-		Producers: []int{4}, Indexed: []bool{false, true}, Warm: warm, Dur: dur,
+		Producers: []int{4}, Indexed: []bool{false, true}, Warm: warm, Dur: dur, MinOps: minOps,
 	}.Experiment()
 	// 3 modes x 2 index choices, plus the A/A arm on the unindexed cell.
 	if got, want := len(e.Cells), 7; got != want {
@@ -63,11 +69,11 @@ func TestThroughput(t *testing.T) {
 func TestContention(t *testing.T) {
 	e := Contention{
 		DBDir: t.TempDir(), Modes: store.Modes, Producers: 4,
-		// A longer window than the others: SQLite's busy handler sleeps up to
-		// 100 ms at a time, so in concurrent mode an 80 ms window can see a
-		// looping checkpoint starve every insert (a real effect, measured by
-		// the full run; here it would only make the test flaky).
-		CheckpointRows: 50, SeedRows: 2000, Warm: warm, Dur: 600 * time.Millisecond,
+		// SQLite's busy handler sleeps up to 100 ms at a time, so in
+		// concurrent mode a looping checkpoint can starve every insert for a
+		// while (a real effect, measured by the full run): minOps holds the
+		// window open until the inserts got through.
+		CheckpointRows: 50, SeedRows: 2000, Warm: warm, Dur: dur, MinOps: minOps,
 	}.Experiment()
 	// Not checkpoints/s: in a window this short, under the race detector,
 	// concurrent mode's busy handler can starve the checkpoint entirely.
@@ -77,7 +83,31 @@ func TestContention(t *testing.T) {
 func TestDisjoint(t *testing.T) {
 	e := Disjoint{
 		DBDir: t.TempDir(), Modes: store.Modes,
-		Writers: 4, RowsPerWriter: 50, TxUpdates: 20, Warm: warm, Dur: dur,
+		Writers: 4, RowsPerWriter: 50, TxUpdates: 20, Warm: warm, Dur: dur, MinOps: minOps,
 	}.Experiment()
 	runAll(t, e, "updates/s", "p50-ns/tx")
+}
+
+// A window shorter than an operation measures nothing; held open by
+// minOps, it measures every producer. That is what made TestThroughput's
+// fixed 80 ms window fail under a parallel go test (an fsync slower than the
+// window), deterministic here with a slow op.
+func TestDriveHoldsWindowForMinOps(t *testing.T) {
+	slow := func(ctx context.Context, p int, rng *rand.Rand) error {
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	}
+	fixed := drive(context.Background(), 3, span{dur: 5 * time.Millisecond}, 1, nil, slow)
+	if n := fixed.total(); n > 3 {
+		t.Errorf("a 5 ms window measured %d 30 ms operations", n)
+	}
+	held := drive(context.Background(), 3, span{dur: 5 * time.Millisecond, minOps: 2}, 1, nil, slow)
+	for p, n := range held.perProd {
+		if n < 2 {
+			t.Errorf("producer %d: %d operations in the held window, want 2 or more", p, n)
+		}
+	}
+	if held.window < 60*time.Millisecond {
+		t.Errorf("held window %s, shorter than two operations", held.window)
+	}
 }

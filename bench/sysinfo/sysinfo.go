@@ -20,14 +20,14 @@ import (
 	"strings"
 	"time"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
 )
 
 // Capture fills in what can be known before the run: machine, software
 // and the database directory's filesystem. It does not measure fsync.
-func Capture(ctx context.Context, dbDir string) (results.Machine, results.Software) {
-	m := results.Machine{
+func Capture(ctx context.Context, dbDir string) (record.Machine, record.Software) {
+	m := record.Machine{
 		Cores:  runtime.NumCPU(),
 		OS:     runtime.GOOS,
 		Arch:   runtime.GOARCH,
@@ -37,7 +37,7 @@ func Capture(ctx context.Context, dbDir string) (results.Machine, results.Softwa
 	}
 	m.MemoryBytes = memory()
 	m.Filesystem, m.Device, m.MountOptions = filesystem(dbDir)
-	sw := results.Software{Go: runtime.Version()}
+	sw := record.Software{Go: runtime.Version()}
 	sw.SQLite = sqliteVersion(ctx)
 	sw.SQLiteDriver = moduleVersion("modernc.org/sqlite")
 	sw.Vegeta = moduleVersion("github.com/tsenart/vegeta/v12")
@@ -48,7 +48,7 @@ func Capture(ctx context.Context, dbDir string) (results.Machine, results.Softwa
 // MachineID is a stable, readable name for this machine: the CPU model and
 // core count, plus a short hash of /etc/machine-id (or the host name) to
 // tell apart machines of one model. The raw id is never stored.
-func MachineID(m results.Machine) string {
+func MachineID(m record.Machine) string {
 	model := strings.ToLower(m.CPU)
 	for _, noise := range []string{"(r)", "(tm)", "cpu", "processor", "@"} {
 		model = strings.ReplaceAll(model, noise, " ")

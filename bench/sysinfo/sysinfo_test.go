@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 )
 
 func TestMachineID(t *testing.T) {
@@ -19,13 +19,13 @@ func TestMachineID(t *testing.T) {
 		{"AMD EPYC", `^amd-epyc-4c-[0-9a-f]{8}$`},
 		{"", `^amd64-4c-[0-9a-f]{8}$`},
 	} {
-		got := MachineID(results.Machine{CPU: tc.cpu, Cores: 4, Arch: "amd64"})
+		got := MachineID(record.Machine{CPU: tc.cpu, Cores: 4, Arch: "amd64"})
 		if !regexp.MustCompile(tc.want).MatchString(got) {
 			t.Errorf("MachineID(%q) = %q, want %s", tc.cpu, got, tc.want)
 		}
 	}
-	a := MachineID(results.Machine{CPU: "x", Cores: 2})
-	if a != MachineID(results.Machine{CPU: "x", Cores: 2}) {
+	a := MachineID(record.Machine{CPU: "x", Cores: 2})
+	if a != MachineID(record.Machine{CPU: "x", Cores: 2}) {
 		t.Error("MachineID is not stable")
 	}
 }

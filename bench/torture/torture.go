@@ -1,6 +1,7 @@
 // Package torture holds the harness's reliability experiments, run
-// against the real collector binary with a recording webhook receiver on
-// loopback and producers that keep a ledger of every answer:
+// against the real collector binary with internal/rig's recording webhook
+// receiver on loopback and its producers, which keep a ledger of every
+// answer:
 //
 //   - torture: SIGKILL at seeded random moments, some aimed at the
 //     uploader's window between ship and mark; restart on the same file;
@@ -15,22 +16,19 @@ package torture
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/stats"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 // Config configures the torture experiment.
@@ -48,23 +46,19 @@ type Config struct {
 	Load         LoadConfig
 }
 
-// DefaultLoad is the torture's producers: four sending single events,
-// two sending 100-event batches.
-var DefaultLoad = LoadConfig{Singles: 4, Batchers: 2, Batch: 100, RetryCap: time.Second}
-
 // Units of the torture experiment.
 var (
-	unitKills      = results.Unit{Name: "kills", Better: 0}
-	unitAcked      = results.Unit{Name: "acked-events", Better: 0}
-	unitLost       = results.Unit{Name: "lost-events", Better: -1}
-	unitDups       = results.Unit{Name: "duplicate-deliveries", Better: 0}
-	unitUnanswered = results.Unit{Name: "unanswered-requests", Better: 0}
-	unitTrapped    = results.Unit{Name: "kills-in-upload", Better: 0}
-	unitRecP50     = results.Unit{Name: "recovery-p50-ns", Better: -1}
-	unitRecMax     = results.Unit{Name: "recovery-max-ns", Better: -1}
-	unitReadyP50   = results.Unit{Name: "ready-p50-ns", Better: -1}
-	unitReadyMax   = results.Unit{Name: "ready-max-ns", Better: -1}
-	tortureUnits   = []results.Unit{unitKills, unitAcked, unitLost, unitDups, unitUnanswered, unitTrapped, unitRecP50, unitRecMax, unitReadyP50, unitReadyMax}
+	unitKills      = record.Unit{Name: "kills", Better: 0}
+	unitAcked      = record.Unit{Name: "acked-events", Better: 0}
+	unitLost       = record.Unit{Name: "lost-events", Better: -1}
+	unitDups       = record.Unit{Name: "duplicate-deliveries", Better: 0}
+	unitUnanswered = record.Unit{Name: "unanswered-requests", Better: 0}
+	unitTrapped    = record.Unit{Name: "kills-in-upload", Better: 0}
+	unitRecP50     = record.Unit{Name: "recovery-p50-ns", Better: -1}
+	unitRecMax     = record.Unit{Name: "recovery-max-ns", Better: -1}
+	unitReadyP50   = record.Unit{Name: "ready-p50-ns", Better: -1}
+	unitReadyMax   = record.Unit{Name: "ready-max-ns", Better: -1}
+	tortureUnits   = []record.Unit{unitKills, unitAcked, unitLost, unitDups, unitUnanswered, unitTrapped, unitRecP50, unitRecMax, unitReadyP50, unitReadyMax}
 )
 
 const (
@@ -72,25 +66,6 @@ const (
 	stopTimeout  = 30 * time.Second
 	drainTimeout = 90 * time.Second
 )
-
-// shared is what the cells of one experiment share: the receiver.
-type shared struct {
-	once sync.Once
-	recv *receiver
-	err  error
-}
-
-func (s *shared) receiver() (*receiver, error) {
-	s.once.Do(func() { s.recv, s.err = startReceiver() })
-	return s.recv, s.err
-}
-
-func (s *shared) close() error {
-	if s.recv != nil {
-		return s.recv.close()
-	}
-	return nil
-}
 
 // Experiment returns the torture experiment: one cell per mode.
 func (cfg Config) Experiment() *bench.Experiment {
@@ -108,7 +83,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	for _, m := range cfg.Modes {
 		e.Cells = append(e.Cells, bench.Cell{
 			Name:   "Torture",
-			Config: []results.KV{{Key: "mode", Value: string(m)}, {Key: "kills", Value: strconv.Itoa(cfg.Kills)}},
+			Config: []record.KV{{Key: "mode", Value: string(m)}, {Key: "kills", Value: strconv.Itoa(cfg.Kills)}},
 			// A random kill waits its whole uptime, a trapped one little past
 			// MinUp; then a restart and its recovery. Then drain and stop.
 			Cost: time.Duration(cfg.Kills)*((cfg.MinUp+cfg.MaxUp)/6+2*cfg.MinUp/3+200*time.Millisecond) + 1500*time.Millisecond,
@@ -119,225 +94,209 @@ func (cfg Config) Experiment() *bench.Experiment {
 	return e
 }
 
+// tortureCell is one repetition of a torture cell: a collector killed and
+// restarted on one file, under one set of producers, and what it showed.
+type tortureCell struct {
+	cfg   Config
+	recv  *rig.Receiver
+	got   *rig.Deliveries
+	c     rig.Collector
+	proc  *rig.Process
+	prod  *producers
+	rng   *rand.Rand
+	epoch int // restarts so far
+
+	highWater       []int64 // per epoch: the largest id on disk at its kill
+	recovery, ready []int64
+	trapped         int
+	problems        []string // found along the way
+
+	// crashed reads the file a kill left: the largest id ever handed out
+	// and the named check's verdict ("ok" when intact). rig.CrashState
+	// (quick_check) when nil; the powercut experiment cuts the power first.
+	crashed   func(ctx context.Context, k int) (maxID int64, check string, err error)
+	checkName string
+}
+
 func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.Rep) (bench.Sample, error) {
 	return func(ctx context.Context, rep bench.Rep) (bench.Sample, error) {
-		if cfg.Binary == "" {
-			return bench.Sample{}, errNoBinary
-		}
-		recv, err := sh.receiver()
+		db, done, err := sh.begin(cfg.Binary, cfg.DBDir)
 		if err != nil {
 			return bench.Sample{}, err
 		}
-		recv.reset()
-		dir, err := os.MkdirTemp(cfg.DBDir, "torture-*")
-		if err != nil {
-			return bench.Sample{}, err
+		defer done()
+		tc := &tortureCell{
+			cfg: cfg, recv: sh.recv, got: &sh.got,
+			c: rig.Collector{
+				Bin: cfg.Binary, DB: db, Mode: string(mode), ID: "torture", Webhook: sh.recv.URL,
+				Flags: []string{"-webhook-timeout", "5s", "-upload-interval", "20ms", "-upload-batch", "200",
+					"-upload-max-backoff", "200ms", "-max-backlog", "0", "-drain-timeout", "10s"},
+			},
+			prod: cfg.Load.producers(rep.Seed),
+			rng:  rand.New(rand.NewPCG(rep.Seed, 1)),
 		}
-		defer os.RemoveAll(dir)
-		db := filepath.Join(dir, "events.db")
-		args := []string{
-			"-db", db, "-addr", "127.0.0.1:0", "-mode", string(mode),
-			"-sink", "webhook", "-webhook-url", recv.url, "-webhook-timeout", "5s",
-			"-collector-id", "torture", "-log-format", "json",
-			"-upload-interval", "20ms", "-upload-batch", "200", "-upload-max-backoff", "200ms",
-			"-max-backlog", "0", "-drain-timeout", "10s",
-		}
-		rng := rand.New(rand.NewPCG(rep.Seed, 1))
-		l := newLoad(cfg.Load, rep.Seed)
-		defer l.stop()
-
-		proc, err := startCollector(ctx, cfg.Binary, args, startTimeout)
-		if err != nil {
+		defer tc.prod.stop()
+		if tc.proc, err = tc.c.Start(ctx, startTimeout); err != nil {
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if proc != nil && !proc.Exited() {
-				proc.Kill()
+			if !tc.proc.Exited() {
+				tc.proc.Kill()
 			}
 		}()
-		l.target.Store(&target{url: "http://" + proc.Addr() + "/events"})
-		l.start()
-
-		var (
-			highWater       []int64 // per epoch: the largest id on disk at its kill
-			recovery, ready []int64
-			trapped         int
-			problems        []string // found along the way
-		)
+		tc.prod.target.Set(tc.proc.URL("/events"), 0)
+		tc.prod.start()
 		for k := range cfg.Kills {
-			if err := ctx.Err(); err != nil {
+			if err := tc.killAndRestart(ctx, k); err != nil {
 				return bench.Sample{}, err
 			}
-			up := cfg.MinUp + time.Duration(rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
-			// A third of the kills land at random, a third while a sink
-			// request is in flight, a third just after the receiver answered.
-			switch tr := trap(k % 3); tr {
-			case trapNone:
-				sleep(ctx, up)
-			default:
-				sleep(ctx, cfg.MinUp)
-				recv.arm(tr)
-				select {
-				case <-recv.sprung:
-					trapped++
-					if tr == trapAnswered {
-						// Somewhere in the mark: right away, or a moment later.
-						sleep(ctx, time.Duration(rng.Int64N(int64(2*time.Millisecond))))
-					}
-				case <-time.After(up):
-					// The uploader shipped nothing in time: a random kill.
-				case <-ctx.Done():
-				}
-				recv.disarm()
-			}
-			if err := proc.Kill(); err != nil {
-				return bench.Sample{}, err
-			}
-			hw, check, err := crashState(ctx, db)
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("after kill %d: %w", k+1, err)
-			}
-			if check != "ok" {
-				problems = append(problems, fmt.Sprintf("after kill %d the file fails SQLite's quick_check: %s", k+1, check))
-			}
-			highWater = append(highWater, hw)
-
-			proc, err = startCollector(ctx, cfg.Binary, args, startTimeout)
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("restart %d: %w", k+1, err)
-			}
-			base := "http://" + proc.Addr()
-			l.target.Store(&target{url: base + "/events", epoch: k + 1})
-			rd, rc, err := timeRecovery(ctx, proc, base, l, rng)
-			if err != nil {
-				return bench.Sample{}, fmt.Errorf("restart %d: %w", k+1, err)
-			}
-			ready, recovery = append(ready, int64(rd)), append(recovery, int64(rc))
 		}
-		sleep(ctx, cfg.MinUp)
-
-		// Drain: no more producers, the backlog to zero, a clean stop.
-		l.stop()
-		if err := waitBacklog(ctx, "http://"+proc.Addr(), 0, drainTimeout); err != nil {
-			return bench.Sample{}, err
-		}
-		if err := proc.Stop(stopTimeout); err != nil {
-			return bench.Sample{}, err
-		}
-		rows, err := readRows(ctx, db)
-		if err != nil {
-			return bench.Sample{}, err
-		}
-		got, _, bad := recv.snapshot()
-		v := checkLedger(l, rows, got, bad, highWater)
-		s := bench.Sample{Iters: cfg.Kills, Problems: append(problems, v.problems...)}
-		if v.acked == 0 {
-			return s, errors.New("no event was acknowledged")
-		}
-		slices.Sort(recovery)
-		slices.Sort(ready)
-		s.Values = []results.Value{
-			{Value: float64(cfg.Kills), Unit: unitKills.Name},
-			{Value: float64(v.acked), Unit: unitAcked.Name},
-			{Value: float64(v.lost), Unit: unitLost.Name},
-			{Value: float64(v.duplicates), Unit: unitDups.Name},
-			{Value: float64(l.counts()[0]), Unit: unitUnanswered.Name},
-			{Value: float64(trapped), Unit: unitTrapped.Name},
-			{Value: float64(pctl(recovery, 0.5)), Unit: unitRecP50.Name},
-			{Value: float64(pctl(recovery, 1)), Unit: unitRecMax.Name},
-			{Value: float64(pctl(ready, 0.5)), Unit: unitReadyP50.Name},
-			{Value: float64(pctl(ready, 1)), Unit: unitReadyMax.Name},
-		}
-		return s, nil
+		rig.Sleep(ctx, cfg.MinUp)
+		return tc.drainAndCheck(ctx)
 	}
 }
 
-// timeRecovery times a restarted collector from its exec: until /healthz answers
-// 200 (ready), and until a probe event is acknowledged (recovered).
-func timeRecovery(ctx context.Context, proc *process, base string, l *load, rng *rand.Rand) (ready, recovered time.Duration, err error) {
-	client := &http.Client{Timeout: 2 * time.Second}
+// killAndRestart lets the collector serve a while, kills it (a third of the
+// kills at random, a third while the receiver holds a batch unanswered, a
+// third just after it answered one), checks the file the kill left, and
+// restarts the collector on it.
+func (tc *tortureCell) killAndRestart(ctx context.Context, k int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cfg := tc.cfg
+	up := cfg.MinUp + time.Duration(tc.rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
+	switch k % 3 {
+	case 0:
+		rig.Sleep(ctx, up)
+	case 1:
+		tc.ambush(ctx, rig.Stall, up)
+	case 2:
+		if tc.ambush(ctx, rig.Take, up) {
+			// Somewhere in the mark: right away, or a moment later.
+			rig.Sleep(ctx, time.Duration(tc.rng.Int64N(int64(2*time.Millisecond))))
+		}
+	}
+	if err := tc.proc.Kill(); err != nil {
+		return err
+	}
+	crashed, name := tc.crashed, tc.checkName
+	if crashed == nil {
+		crashed = func(ctx context.Context, _ int) (int64, string, error) { return rig.CrashState(ctx, tc.c.DB) }
+		name = "quick_check"
+	}
+	hw, check, err := crashed(ctx, k)
+	if err != nil {
+		return fmt.Errorf("after kill %d: %w", k+1, err)
+	}
+	if check != "ok" {
+		tc.problems = append(tc.problems, fmt.Sprintf("after kill %d the file fails SQLite's %s: %s", k+1, name, check))
+	}
+	tc.highWater = append(tc.highWater, hw)
+
+	if tc.proc, err = tc.c.Start(ctx, startTimeout); err != nil {
+		return fmt.Errorf("restart %d: %w", k+1, err)
+	}
+	tc.epoch++
+	tc.prod.target.Set(tc.proc.URL("/events"), tc.epoch)
+	rd, rc, err := tc.timeRecovery(ctx)
+	if err != nil {
+		return fmt.Errorf("restart %d: %w", k+1, err)
+	}
+	tc.ready, tc.recovery = append(tc.ready, int64(rd)), append(tc.recovery, int64(rc))
+	return nil
+}
+
+// ambush waits MinUp, then sets a trap in mode m for the next batch and
+// waits for it to spring, at most up. It reports whether it sprang; if the
+// uploader shipped nothing in time, the kill is a random one.
+func (tc *tortureCell) ambush(ctx context.Context, m rig.Mode, up time.Duration) bool {
+	rig.Sleep(ctx, tc.cfg.MinUp)
+	sprung := tc.recv.Trap(m)
+	defer tc.recv.Disarm()
+	select {
+	case <-sprung:
+		tc.trapped++
+		return true
+	case <-time.After(up):
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// timeRecovery times a restarted collector from its exec: until /healthz
+// answers 200 (ready), and until a probe event is acknowledged (recovered).
+func (tc *tortureCell) timeRecovery(ctx context.Context) (ready, recovered time.Duration, err error) {
+	p := tc.proc
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if st, _ := get(ctx, client, base+"/healthz", nil); st == http.StatusOK {
-			ready = time.Since(proc.started)
+		if st, _, _ := p.Health(ctx); st == http.StatusOK {
+			ready = time.Since(p.Started())
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("/healthz not 200 within %s of the restart: %s", startTimeout, proc.Tail())
+			return 0, 0, fmt.Errorf("/healthz not 200 within %s of the restart: %s", startTimeout, p.Tail())
 		}
-		sleep(ctx, 2*time.Millisecond)
+		rig.Sleep(ctx, 2*time.Millisecond)
 	}
 	for {
-		if l.probe(rng) == http.StatusOK {
-			return ready, time.Since(proc.started), nil
+		if tc.prod.probe.Post() == http.StatusOK {
+			return ready, time.Since(p.Started()), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("no event accepted within %s of the restart: %s", startTimeout, proc.Tail())
+			return 0, 0, fmt.Errorf("no event accepted within %s of the restart: %s", startTimeout, p.Tail())
 		}
-		sleep(ctx, 2*time.Millisecond)
+		rig.Sleep(ctx, 2*time.Millisecond)
 	}
 }
 
-// statsAnswer is the part of /stats the experiments read.
-type statsAnswer struct {
-	Store struct {
-		Backlog int64 `json:"backlog"`
-	} `json:"store"`
-}
-
-// waitBacklog polls /stats until the backlog is at most n.
-func waitBacklog(ctx context.Context, base string, n int64, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	last := int64(-1)
-	for {
-		var s statsAnswer
-		if st, err := get(ctx, client, base+"/stats", &s); err == nil && st == http.StatusOK {
-			last = s.Store.Backlog
-			if last <= n {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("backlog still %d after %s (want %d)", last, timeout, n)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		sleep(ctx, 20*time.Millisecond)
+// finish stops the producers, drains the backlog to zero, stops the
+// collector cleanly, and holds what it left to the ledger.
+func (tc *tortureCell) finish(ctx context.Context) (rig.Verdict, error) {
+	tc.prod.stop()
+	if err := tc.proc.WaitBacklog(ctx, 0, drainTimeout); err != nil {
+		return rig.Verdict{}, err
 	}
-}
-
-// get fetches url and decodes a JSON answer into v when v is not nil.
-func get(ctx context.Context, client *http.Client, url string, v any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err := tc.proc.Stop(stopTimeout); err != nil {
+		return rig.Verdict{}, err
+	}
+	rows, err := rig.ReadRows(ctx, tc.c.DB)
 	if err != nil {
-		return 0, err
+		return rig.Verdict{}, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
+	v := tc.prod.ledger.Check(rows, tc.got.Snapshot(), tc.highWater)
+	if bad := tc.recv.Bad(); bad > 0 {
+		v.Problems = append(v.Problems, fmt.Sprintf("the receiver took %d batches that were not JSON arrays of events", bad))
 	}
-	defer resp.Body.Close()
-	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s: %w", url, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return v, nil
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
+// drainAndCheck finishes the cell and reports what it showed.
+func (tc *tortureCell) drainAndCheck(ctx context.Context) (bench.Sample, error) {
+	v, err := tc.finish(ctx)
+	if err != nil {
+		return bench.Sample{}, err
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	kills := tc.cfg.Kills
+	s := bench.Sample{Iters: kills, Problems: append(tc.problems, v.Problems...)}
+	if v.Acked == 0 {
+		return s, errors.New("no event was acknowledged")
 	}
+	slices.Sort(tc.recovery)
+	slices.Sort(tc.ready)
+	s.Values = []record.Value{
+		{Value: float64(kills), Unit: unitKills.Name},
+		{Value: float64(v.Acked), Unit: unitAcked.Name},
+		{Value: float64(v.Lost), Unit: unitLost.Name},
+		{Value: float64(v.Duplicates), Unit: unitDups.Name},
+		{Value: float64(tc.prod.ledger.Statuses()[0]), Unit: unitUnanswered.Name},
+		{Value: float64(tc.trapped), Unit: unitTrapped.Name},
+		{Value: float64(pctl(tc.recovery, 0.5)), Unit: unitRecP50.Name},
+		{Value: float64(pctl(tc.recovery, 1)), Unit: unitRecMax.Name},
+		{Value: float64(pctl(tc.ready, 0.5)), Unit: unitReadyP50.Name},
+		{Value: float64(pctl(tc.ready, 1)), Unit: unitReadyMax.Name},
+	}
+	return s, nil
 }
 
 // pctl is the q-quantile of sorted xs; 0 for none.
@@ -347,5 +306,3 @@ func pctl(xs []int64, q float64) int64 {
 	}
 	return stats.Percentile(xs, q)
 }
-
-var errNoBinary = errors.New("no collector binary")

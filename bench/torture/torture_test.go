@@ -2,56 +2,32 @@ package torture
 
 import (
 	"context"
-	"math/rand/v2"
+	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/faultfs"
+	"edgecollector/bench/record"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildDir  string
-)
-
-// collectorBin builds the collector once per test binary run.
-func collectorBin(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the collector binary")
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "torture-bin-*")
-		if buildErr != nil {
-			return
-		}
-		builtBin, buildErr = proc.BuildCollector(context.Background(), buildDir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	if child, err := faultfs.ChildMain(); child { // a powercut test's mount
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	os.Exit(code)
+	rig.Main(m)
 }
 
 func value(t *testing.T, s bench.Sample, unit string) float64 {
 	t.Helper()
-	p := results.Point{Values: s.Values}
+	p := record.Point{Values: s.Values}
 	v, ok := p.Value(unit)
 	if !ok {
 		t.Fatalf("no %s in %v", unit, s.Values)
@@ -62,7 +38,7 @@ func value(t *testing.T, s bench.Sample, unit string) float64 {
 // TestTortureCell kills the real collector three times under load, once in
 // each way, and holds it to the ledger.
 func TestTortureCell(t *testing.T) {
-	bin := collectorBin(t)
+	bin := rig.Binary(t)
 	e := Config{
 		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Group},
 		Kills: 3, MinUp: 150 * time.Millisecond, MaxUp: 400 * time.Millisecond,
@@ -99,48 +75,11 @@ func TestTortureCell(t *testing.T) {
 	t.Logf("%v", s.Values)
 }
 
-// TestLedgerCatchesLoss feeds the check a database that lost an
-// acknowledged event, a half-written request, a reused id and a delivery
-// that differs: each must be named.
-func TestLedgerCatchesLoss(t *testing.T) {
-	l := newLoad(LoadConfig{}, 1)
-	rng := rand.New(rand.NewPCG(1, 1))
-	a := makeEvents(rng, tag{0, 0}, 2)
-	b := makeEvents(rng, tag{0, 1}, 3)
-	l.sizes[tag{0, 0}], l.sizes[tag{0, 1}] = 2, 3
-	l.acked = []ackedReq{{tag: tag{0, 0}, events: a, ids: []int64{1, 2}}, {tag: tag{0, 1}, epoch: 1, events: b, ids: []int64{3, 4, 5}}}
-	rows := map[int64]*row{
-		1: {deviceID: a[0].deviceID, kind: a[0].kind, payload: a[0].payload, uploaded: true},
-		// 2 lost
-		3: {deviceID: b[0].deviceID, kind: b[0].kind, payload: b[0].payload},
-		4: {deviceID: b[1].deviceID, kind: b[1].kind, payload: b[1].payload},
-		5: {deviceID: b[2].deviceID, kind: b[2].kind, payload: append([]byte(nil), b[2].payload...)},
-	}
-	rows[5].payload[len(rows[5].payload)-1] = ' ' // not byte-identical
-	got := map[int64]*delivery{}
-	v := checkLedger(l, rows, got, 0, []int64{4})
-	if v.lost < 1 {
-		t.Errorf("lost = %d, want at least 1", v.lost)
-	}
-	want := []string{"2 (request {0 0}) acknowledged but not in the database", "half-written", "not above 4", "stored payload", "marked uploaded but was never delivered"}
-	for _, w := range want {
-		found := false
-		for _, p := range v.problems {
-			if strings.Contains(p, w) {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("no problem mentions %q; got %q", w, v.problems)
-		}
-	}
-}
-
 // TestSoakCell runs a short outage against the real collector: the backlog
 // reaches its cap, producers get 503s, /healthz says why, the sink
 // recovers, the backlog drains, and the ledger holds.
 func TestSoakCell(t *testing.T) {
-	bin := collectorBin(t)
+	bin := rig.Binary(t)
 	e := Soak{
 		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Concurrent},
 		MaxBacklog: 2000, Outage: 4 * time.Second, Phase: time.Second, SinkTimeout: 500 * time.Millisecond,

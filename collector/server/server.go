@@ -360,6 +360,9 @@ type healthResponse struct {
 	BacklogOK bool            `json:"backlog_ok"`
 	// Buffer is the damage check's state: damaged turns /healthz 503.
 	Buffer store.Integrity `json:"buffer"`
+	// Storage names the failure that made the store fail-stop; the
+	// collector is about to exit.
+	Storage string `json:"storage_error,omitempty"`
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -370,7 +373,10 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
 		Buffer:    s.store.Integrity(),
 	}
-	h.OK = h.Uploader.Healthy && h.BacklogOK && !h.Buffer.Damaged()
+	if err := s.store.FailErr(); err != nil {
+		h.Storage = err.Error()
+	}
+	h.OK = h.Uploader.Healthy && h.BacklogOK && !h.Buffer.Damaged() && h.Storage == ""
 	// /healthz is open to anyone: an error from a sink may name its URL.
 	h.Uploader.LastError = collector.RedactURLs(h.Uploader.LastError)
 	status := http.StatusOK
@@ -474,7 +480,7 @@ func errorStatus(err error) int {
 	case errors.Is(err, collector.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed),
-		errors.Is(err, collector.ErrDamaged):
+		errors.Is(err, collector.ErrDamaged), errors.Is(err, collector.ErrStorageFailed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrDiskFull):
 		return http.StatusInsufficientStorage

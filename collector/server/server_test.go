@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -221,6 +222,7 @@ func TestErrorStatus(t *testing.T) {
 		{collector.ErrBusy, 503},
 		{collector.ErrClosed, 503},
 		{collector.ErrDiskFull, 507},
+		{fmt.Errorf("insert: %w: fsync: disk I/O error", collector.ErrStorageFailed), 503},
 		{errors.New("boom"), 500},
 	} {
 		if got := errorStatus(tc.err); got != tc.want {

@@ -18,6 +18,10 @@ import (
 
 // FetchBacklog returns up to limit of the oldest events not yet uploaded.
 func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event, error) {
+	if err := s.FailErr(); err != nil {
+		// Fail-stop: ship nothing more; the restart ships what is on disk.
+		return nil, fmt.Errorf("read backlog: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT id, device_id, kind, payload_json, ts FROM events
 		 WHERE uploaded_at IS NULL ORDER BY id LIMIT ?`, limit)

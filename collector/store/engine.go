@@ -46,6 +46,7 @@ const (
 	classNotDB                 // the file is not a database, or is corrupt
 	classReadOnly              // the connection or file refuses writes
 	classConstraint            // a constraint refused this statement; the transaction is intact
+	classIO                    // an I/O error (a failed read, write or fsync): what is on disk is unknown
 )
 
 // SQLite is the default engine: SQLite through modernc.org/sqlite, pure Go,
@@ -87,6 +88,8 @@ var SQLite = Engine{
 			return classReadOnly
 		case sqlite3.SQLITE_CONSTRAINT:
 			return classConstraint
+		case sqlite3.SQLITE_IOERR:
+			return classIO
 		}
 		return classOther
 	},

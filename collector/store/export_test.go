@@ -4,5 +4,9 @@ package store
 // can line requests up behind a held lock before it lets them commit.
 func Queued(s *Store) int { return len(s.w.(*committer).queue) }
 
-// Backoff is the wait before a retry (backoff).
+// Backoff is the wait before a busy transaction's next retry.
 var Backoff = backoff
+
+// FailStop makes s fail-stop as an I/O error from the engine would (a
+// real one comes from the harness's faultfs test, bench/torture).
+func FailStop(s *Store, cause error) error { return s.failStop(cause) }

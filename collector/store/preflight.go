@@ -25,7 +25,8 @@ import (
 // is not SQLite, a damaged file, a foreign database (any schema that is not
 // this collector's at some version: "CREATE TABLE foo(x)", or a foreign
 // events table), and a schema newer than this build. A missing or empty file
-// is created as before.
+// is created as before. A file with a rollback journal waiting to be
+// replayed is judged as SQLite will see it: on a rolled-back copy.
 //
 // Damage: PRAGMA quick_check reads every page, and costs ~94 ms per MiB with
 // the file cold in the page cache (~8.5 ms per MiB warm) on the 2-core box
@@ -99,6 +100,13 @@ func preflight(ctx context.Context, path string, startCheckBytes int64) (preflig
 			}
 		}
 	}
+	if j, err := os.Stat(path + "-journal"); err == nil && j.Size() > 0 {
+		// A rollback journal waits to be replayed (a power cut in the middle
+		// of the first start's switch to WAL leaves one). Read-only, the
+		// checks cannot roll it back, and the file without it is not what
+		// SQLite will see: check a rolled-back copy instead.
+		return preflightCopy(ctx, path, fi.Size()+j.Size(), startCheckBytes)
+	}
 	if fi.Size() == 0 && !hasWAL {
 		return preflightResult{fresh: true}, nil // SQLite makes an empty file a database
 	}
@@ -133,6 +141,62 @@ func preflight(ctx context.Context, path string, startCheckBytes int64) (preflig
 		return preflightResult{}, refuse(path, "damaged: %s; see `collector check`; restore it from a copy, or move it away to start a new buffer", findings)
 	}
 	return preflightResult{checked: true}, nil
+}
+
+// maxReplayCopyBytes bounds what preflightCopy copies. Our buffers are in
+// WAL mode from their first commit, so only a tiny file interrupted in its
+// first start, or a foreign database, carries a rollback journal.
+const maxReplayCopyBytes = 64 << 20
+
+// preflightCopy runs the checks on a copy of path and its rollback journal,
+// rolled back by SQLite, the way the read-write open will find the file.
+func preflightCopy(ctx context.Context, path string, size, startCheckBytes int64) (preflightResult, error) {
+	if size > maxReplayCopyBytes {
+		return preflightResult{}, refuse(path, "a rollback journal (%s-journal) waits to be replayed, and the file is too large (%d bytes) to check on a copy: roll it back with `sqlite3 %s 'PRAGMA user_version'` and start again", path, size, path)
+	}
+	dir, err := os.MkdirTemp("", "collector-preflight-")
+	if err != nil {
+		return preflightResult{}, refuse(path, "copy it to replay its rollback journal: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	cp := filepath.Join(dir, "copy.db")
+	for _, suffix := range []string{"", "-journal"} {
+		if err := copyFile(path+suffix, cp+suffix); err != nil {
+			return preflightResult{}, refuse(path, "copy it to replay its rollback journal: %v", err)
+		}
+	}
+	db, err := sql.Open(SQLite.Driver, cp)
+	if err == nil {
+		_, err = db.ExecContext(ctx, `SELECT count(*) FROM sqlite_master`) // the first read rolls back
+		db.Close()
+	}
+	if err != nil {
+		return preflightResult{}, refuse(path, "its rollback journal cannot be replayed: %v", err)
+	}
+	r, err := preflight(ctx, cp, startCheckBytes)
+	if err != nil {
+		// Name the operator's file, not the copy.
+		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("%v %s: ", ErrRefusedFile, cp))
+		return preflightResult{}, refuse(path, "%s", strings.ReplaceAll(msg, cp, path))
+	}
+	return r, nil
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
 
 // checkHeader reads the 100-byte database header: the magic string, a page

@@ -320,3 +320,87 @@ func TestBackgroundCheckStopsIngestOnDamage(t *testing.T) {
 		t.Errorf("sound file: integrity = %+v", st)
 	}
 }
+
+// hotJournal leaves at path what a power cut leaves in the middle of a
+// rollback-journal transaction: the database file already holds some of the
+// transaction's pages and path-journal holds the originals. It is made by
+// copying both files while a writer that spills its cache holds the
+// transaction open.
+func hotJournal(t *testing.T, path string, setup, interrupted []string) {
+	t.Helper()
+	work := filepath.Join(t.TempDir(), "live.db")
+	rawSQLite(t, work, append([]string{`PRAGMA journal_mode = DELETE`}, setup...)...)
+	db, err := sql.Open(store.SQLite.Driver, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, s := range append([]string{`PRAGMA cache_size = 1`, `BEGIN`}, interrupted...) {
+		if _, err := conn.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	for _, suffix := range []string{"", "-journal"} {
+		data, err := os.ReadFile(work + suffix)
+		if err != nil {
+			t.Fatalf("the interrupted transaction left no %s: %v", work+suffix, err)
+		}
+		if err := os.WriteFile(path+suffix, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.ExecContext(context.Background(), `ROLLBACK`)
+}
+
+// A power cut during the first start, while SQLite turned a new file into a
+// WAL database through its rollback journal, leaves a hot journal. SQLite
+// rolls it back at the next open; the start-up checks must not refuse the
+// file for it (read-only, they cannot roll it back) and leave the box
+// unable to start until someone intervenes.
+func TestOpenRollsBackAHotJournal(t *testing.T) {
+	fill := `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000)
+		INSERT INTO scratch SELECT i, randomblob(500) FROM n`
+	for _, tc := range []struct {
+		name               string
+		setup, interrupted []string
+		want               string // "" = opens; else the refusal names this
+	}{
+		// The first start's own transaction: nothing committed before it.
+		{name: "empty", interrupted: []string{`CREATE TABLE scratch(i, b)`, fill}},
+		// A foreign database with a hot journal is still refused for what it is.
+		{name: "foreign", setup: []string{`CREATE TABLE foo(x)`}, interrupted: []string{`CREATE TABLE scratch(i, b)`, fill}, want: "events.db: not a collector buffer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.db")
+			hotJournal(t, path, tc.setup, tc.interrupted)
+			s, err := store.Open(context.Background(), store.Options{Path: path})
+			if tc.want != "" {
+				if !errors.Is(err, store.ErrRefusedFile) || !strings.Contains(err.Error(), tc.want) {
+					if s != nil {
+						s.Close()
+					}
+					t.Fatalf("Open = %v, want a refusal naming %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open refused a file SQLite rolls back: %v", err)
+			}
+			defer s.Close()
+			ids, err := s.Insert(context.Background(), storetest.Events("d", 1))
+			if err != nil || len(ids) != 1 {
+				t.Fatalf("Insert after the roll-back: %v %v", ids, err)
+			}
+			var scratch int
+			s.DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'scratch'`).Scan(&scratch)
+			if scratch != 0 {
+				t.Error("the interrupted transaction's table survived: the journal was not rolled back")
+			}
+		})
+	}
+}

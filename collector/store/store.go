@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,12 @@ type Store struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// failErr is set, and failed closed, once the storage failed a write
+	// (ErrStorageFailed): from then on the store is fail-stop.
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  atomic.Pointer[error]
+
 	integ integrity // the damage check (preflight.go, integrity.go)
 	stats counters
 }
@@ -168,6 +175,16 @@ type Stats struct {
 	Devices          int64   `json:"devices_seen"`
 }
 
+// harnessSynchronous overrides Options.Synchronous in a binary built with
+// -tags harness_syncoff (syncoff_harness.go), the powercut experiment's
+// negative control. A build tag, not a flag or an environment variable:
+// no setting of a release binary can turn its durability off.
+var harnessSynchronous string
+
+// HarnessDurabilityOff reports whether this binary is the powercut
+// experiment's negative control, whose acknowledgements are not durable.
+func HarnessDurabilityOff() bool { return harnessSynchronous != "" }
+
 // Open opens (creating if needed) the buffer at o.Path, migrates its schema
 // and starts the write mode's machinery. Close releases it.
 func Open(ctx context.Context, o Options) (*Store, error) {
@@ -177,6 +194,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	if harnessSynchronous != "" {
+		o.Synchronous = harnessSynchronous
 	}
 	// Before anything may change the file: refuse what must not be opened.
 	pf, err := preflight(ctx, o.Path, o.StartCheckBytes)
@@ -202,7 +222,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{opts: o, engine: engine, db: db}
+	s := &Store{opts: o, engine: engine, db: db, failed: make(chan struct{})}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
@@ -300,6 +320,12 @@ func (s *Store) Close() error {
 
 	s.integ.stop()
 	err := s.w.close()
+	if ferr := s.FailErr(); ferr != nil {
+		// Fail-stop: no checkpoint and no close, which would checkpoint
+		// too. Nothing more is written; the next start recovers from what
+		// is on disk.
+		return errors.Join(err, ferr)
+	}
 	// Fold the WAL back so the file is self-contained for copies and tools.
 	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
 		err = fmt.Errorf("checkpoint wal: %w", cerr)
@@ -326,7 +352,38 @@ func (s *Store) enter() error {
 		s.closeMu.RUnlock()
 		return collector.ErrClosed
 	}
+	if err := s.FailErr(); err != nil {
+		s.closeMu.RUnlock()
+		return err
+	}
 	return nil
+}
+
+// Failed is closed once the store is fail-stop (see FailErr).
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// FailErr is nil, or, once the storage failed a write, the error that made
+// the store fail-stop (it wraps ErrStorageFailed). After a failed fsync the
+// kernel may have dropped the pages it could not write and report the next
+// fsync as a success (PostgreSQL's "fsyncgate"): nothing this process writes
+// afterwards can be trusted to be durable, so it writes nothing more. Every
+// later write fails with this error; the collector exits, and the restart
+// recovers from what is really on disk.
+func (s *Store) FailErr() error {
+	if p := s.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// failStop makes the store fail-stop with cause; the first cause stays.
+func (s *Store) failStop(cause error) error {
+	s.failOnce.Do(func() {
+		err := fmt.Errorf("%w (the store stopped writing; restart the collector): %w", collector.ErrStorageFailed, cause)
+		s.failErr.Store(&err)
+		close(s.failed)
+	})
+	return s.FailErr()
 }
 
 // leave ends what enter admitted.
@@ -345,6 +402,8 @@ func (s *Store) classify(err error) error {
 		return fmt.Errorf("%w: %w", collector.ErrDiskFull, err)
 	case classNotDB:
 		return fmt.Errorf("not a usable SQLite database (refusing to touch it): %w", err)
+	case classIO:
+		return s.failStop(err)
 	}
 	return err
 }

@@ -560,3 +560,14 @@ func TestGroupCommitsWritesWithInserts(t *testing.T) {
 		t.Errorf("ingest commits = %d, want 3: the seed, the first insert, then one group with the writes", got)
 	}
 }
+
+// A store may be told to retry a busy transaction many times: every
+// attempt's wait stays within the bound. The shift that doubles the wait
+// once overflowed at the 64th attempt, and rand.N(0) panicked the request.
+func TestBackoffStaysBoundedForAnyAttempt(t *testing.T) {
+	for attempt := range 200 {
+		if d := store.Backoff(attempt); d <= 0 || d > 150*time.Millisecond {
+			t.Fatalf("backoff(%d) = %v, want within (0, 150ms]", attempt, d)
+		}
+	}
+}

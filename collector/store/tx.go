@@ -155,6 +155,19 @@ func (s *Store) runTx(ctx context.Context, b beginner, fn func(*wtx) error) erro
 	return nil
 }
 
+// maxBackoff bounds one wait between retries of a busy transaction.
+const maxBackoff = 100 * time.Millisecond
+
+// backoff is the wait before retry number attempt+1: exponential from 1 ms
+// up to maxBackoff, with full jitter (half to one and a half times).
+func backoff(attempt int) time.Duration {
+	d := maxBackoff
+	if attempt < 7 { // a wider shift overflows the Duration: 1ms<<64 is 0
+		d = min(time.Millisecond<<attempt, maxBackoff)
+	}
+	return rand.N(d) + d/2
+}
+
 // retry runs op until it succeeds, fails with something other than busy, or
 // has been retried MaxRetries times. Every busy error and every retry is
 // counted. Backoff is exponential with full jitter so that writers that
@@ -182,18 +195,6 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 			return fmt.Errorf("retry: %w (last: %w)", ctx.Err(), err)
 		}
 	}
-}
-
-// backoff is the wait before retry attempt+1: exponential from 1 ms, capped
-// at 100 ms, with full jitter (from half to one and a half times that).
-// The shift is bounded: 1 ms << 44 overflows, and a zero or negative
-// duration made rand.N panic once MaxRetries allowed that many attempts.
-func backoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond
-	if attempt < 7 {
-		d = min(time.Millisecond<<attempt, d)
-	}
-	return rand.N(d) + d/2
 }
 
 // requestLocal reports whether err failed only the request that caused it,

@@ -9,13 +9,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"time"
-
 	"strings"
+	"time"
 
 	"edgecollector/bench"
 	"edgecollector/bench/gate"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/storebench"
 	"edgecollector/collector/store"
 )
@@ -82,7 +81,7 @@ Flags:
 		return err
 	}
 	plan := []*bench.Experiment{exp.Experiment()}
-	runs, cost := bench.Plan(plan, *reps, 1)
+	runs, cost := bench.Budget(plan, *reps, 1)
 	fmt.Fprintf(stderr, "bench: gate run: %d cell runs (%d counted repetitions + 1 warm-up), planned %s\n", runs, *reps, cost.Round(time.Second))
 	r := &bench.Runner{
 		Dir: dir, Meta: s.meta, Header: header(s.meta, *seed),
@@ -95,21 +94,14 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("gate run: %w", err)
 	}
-	run, err := results.ReadRun(dir)
+	run, err := record.ReadRun(dir)
 	if err != nil {
 		return err
 	}
 	if s.meta.Load.Busy {
 		fmt.Fprintf(stdout, "note: %s\n", s.meta.Load.Note)
 	}
-	failed := 0
-	for _, g := range gates {
-		v := gate.Evaluate(g, run.Files[g.Experiment])
-		fmt.Fprintln(stdout, v)
-		if v.Status == gate.Fail {
-			failed++
-		}
-	}
+	failed := evaluate(stdout, gates, run)
 	if *keep != "" {
 		fmt.Fprintf(stdout, "results kept in %s\n", dir)
 	}
@@ -120,11 +112,24 @@ Flags:
 	return nil
 }
 
+// evaluate checks every gate against the run, prints each verdict, and
+// returns how many failed.
+func evaluate(stdout io.Writer, gates []gate.Gate, run *record.Run) (failed int) {
+	for _, g := range gates {
+		v := gate.Evaluate(g, run.Files[g.Experiment])
+		fmt.Fprintln(stdout, v)
+		if v.Status == gate.Fail {
+			failed++
+		}
+	}
+	return failed
+}
+
 // gateExperiment returns the throughput cells the gates need: the modes
 // they compare (the A/A control among them) at the producer counts and
 // index choices they name. Other experiments are not gated.
 func gateExperiment(gates []gate.Gate) (storebench.Throughput, error) {
-	p := profiles()["quick"].throughput
+	p := storebench.ThroughputFor(bench.Quick)
 	p.Modes, p.Control, p.Producers, p.Indexed = nil, "", nil, nil
 	for _, g := range gates {
 		if g.Experiment != "throughput" || g.Benchmark != "Throughput" {

@@ -46,20 +46,6 @@ func TestReportCommand(t *testing.T) {
 	}
 }
 
-// The profiles keep their promises: the full run counts at least 10
-// repetitions, and both give every median a 95% interval.
-func TestProfiles(t *testing.T) {
-	ps := profiles()
-	if got := ps["full"].reps; got < 10 {
-		t.Errorf("full profile counts %d repetitions, want 10 or more", got)
-	}
-	for name, p := range ps {
-		if p.reps < 6 || p.warmup < 1 {
-			t.Errorf("%s: %d repetitions after %d warm-up; want 6+ after 1+", name, p.reps, p.warmup)
-		}
-	}
-}
-
 func TestGateExperiment(t *testing.T) {
 	f, err := os.Open("../../gates.txt")
 	if err != nil {

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"edgecollector/bench/report"
+	"edgecollector/bench/experiments"
+	"edgecollector/bench/reportgen"
 )
 
 func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,7 +35,7 @@ Flags:
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	if err := report.Generate(*resultsDir, *out); err != nil {
+	if err := reportgen.Generate(*resultsDir, *out, experiments.Parts()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	fmt.Fprintf(stderr, "bench: wrote %s/README.md\n", *out)

@@ -14,13 +14,57 @@ import (
 	"time"
 
 	"edgecollector/bench"
-	"edgecollector/bench/peer"
-	"edgecollector/bench/results"
+	"edgecollector/bench/experiments"
+	"edgecollector/bench/record"
 )
 
+// runOptions is a parsed `bench run` command line.
+type runOptions struct {
+	session sessionFlags
+	profile bench.Profile
+	specs   []*bench.Spec // the experiments to run, in the registry's order
+	seed    uint64
+	root    string // the results directory
+	machine string
+	dryRun  bool
+}
+
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseRun(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		printPlan(stdout, o)
+		return nil
+	}
+	// Before the machine checks and builds: a missing prerequisite is the
+	// user's next step, not a failure minutes into the run.
+	for _, s := range o.specs {
+		if s.Check != nil {
+			if err := s.Check(); err != nil {
+				return err
+			}
+		}
+	}
+	needCollector := slices.ContainsFunc(o.specs, func(s *bench.Spec) bool { return s.Collector })
+	s, err := openSession(ctx, o.session, o.profile.Name, needCollector, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.machine != "" {
+		s.meta.MachineID = o.machine
+	}
+	return measure(ctx, o, s, stdout, stderr)
+}
+
+// parseRun parses the command line of `bench run`: the session's flags,
+// the run's and every experiment's own.
+func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 	fs := flag.NewFlagSet("bench run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	names := strings.Join(experiments.Names(), ", ")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: bench run [flags] [experiment ...]
 
@@ -30,191 +74,173 @@ results/<machine>/<timestamp>/: one Go benchmark format file per experiment
 (benchstat reads them) and machine.json.
 
 Flags:
-`, strings.Join(experimentNames, ", "))
+`, names)
 		fs.PrintDefaults()
 	}
 	var (
-		sf      sessionFlags
-		quick   bool
-		reps    int
-		warmup  int
-		seed    uint64
-		root    string
-		machine string
-		dryRun  bool
-		skip    string
-		fuzz    time.Duration
+		o            runOptions
+		quick        bool
+		reps, warmup int
+		skip         string
 	)
-	sf.register(fs)
+	o.session.register(fs)
 	fs.BoolVar(&quick, "quick", false, "smoke run: fewer cells, shorter, 6 counted repetitions (a few minutes)")
 	fs.IntVar(&reps, "reps", 0, "counted repetitions per cell (default: the profile's, 10 full, 6 quick)")
 	fs.IntVar(&warmup, "warmup", -1, "leading repetitions run and dropped (default 1)")
-	fs.Uint64Var(&seed, "seed", 1, "seed of the generated events and row choices")
-	fs.StringVar(&root, "results", "results", "results `directory`")
-	fs.BoolVar(&dryRun, "n", false, "print the cell plan and its planned duration, and measure nothing")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated events and row choices")
+	fs.StringVar(&o.root, "results", "results", "results `directory`")
+	fs.BoolVar(&o.dryRun, "n", false, "print the cell plan and its planned duration, and measure nothing")
 	fs.StringVar(&skip, "skip", "", "comma-separated `experiments` to leave out (e.g. peer when time is short)")
-	fs.DurationVar(&fuzz, "fuzztime", 0, "fuzz experiment: how long to fuzz each target (default: the profile's, 30s full, 10s quick)")
-	fs.StringVar(&machine, "machine", "", "machine id for the results path (default: derived from CPU model and /etc/machine-id)")
+	fs.StringVar(&o.machine, "machine", "", "machine id for the results path (default: derived from CPU model and /etc/machine-id)")
+	for _, s := range experiments.All {
+		if s.Flags != nil {
+			s.Flags(fs)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return err
+			return o, err
 		}
-		return usageError{err}
+		return o, usageError{err}
 	}
-	exps := fs.Args()
-	if len(exps) == 0 {
-		exps = experimentNames
-	}
-	for _, e := range exps {
-		if !slices.Contains(experimentNames, e) {
-			return usageError{fmt.Errorf("unknown experiment %q (want %s)", e, strings.Join(experimentNames, ", "))}
-		}
-	}
-	if skip != "" {
-		for _, e := range strings.Split(skip, ",") {
-			if e = strings.TrimSpace(e); !slices.Contains(experimentNames, e) {
-				return usageError{fmt.Errorf("-skip: unknown experiment %q (want %s)", e, strings.Join(experimentNames, ", "))}
-			}
-			exps = slices.DeleteFunc(slices.Clone(exps), func(x string) bool { return x == e })
-		}
-		if len(exps) == 0 {
-			return usageError{fmt.Errorf("-skip leaves no experiment to run")}
-		}
-	}
-	p := profiles()["full"]
+	o.profile = bench.Full
 	if quick {
-		p = profiles()["quick"]
+		o.profile = bench.Quick
 	}
 	if reps != 0 {
-		p.reps = reps
+		o.profile.Reps = reps
 	}
 	if warmup >= 0 {
-		p.warmup = warmup
+		o.profile.Warmup = warmup
 	}
-	if fuzz < 0 {
-		return usageError{fmt.Errorf("-fuzztime must not be negative")}
+	if o.profile.Reps < 1 {
+		return o, usageError{fmt.Errorf("-reps must be at least 1")}
 	}
-	if fuzz > 0 {
-		p.fuzz.Time = fuzz
+	var err error
+	if o.specs, err = selectSpecs(fs.Args(), skip, names); err != nil {
+		return o, err
 	}
-	if p.reps < 1 {
-		return usageError{fmt.Errorf("-reps must be at least 1")}
-	}
+	o.specs, err = machineCan(o.specs, len(fs.Args()) > 0, stderr)
+	return o, err
+}
 
-	if dryRun {
-		plan := buildExperiments(p, exps, &session{meta: &results.Meta{}})
-		runs, cost := bench.Plan(plan, p.reps, p.warmup)
-		for _, e := range plan {
-			n, c := bench.Plan([]*bench.Experiment{e}, p.reps, p.warmup)
-			reps, warmup := e.Repetitions(p.reps, p.warmup)
-			fmt.Fprintf(stdout, "%-11s %3d cells x %d repetitions (+%d warm-up) = %4d cell runs, planned %s\n",
-				e.Name, len(e.Cells), reps, warmup, n, c.Round(time.Second))
+// machineCan drops the experiments this machine cannot run (Spec.Needs),
+// saying why; when they were named, it fails instead.
+func machineCan(specs []*bench.Spec, named bool, stderr io.Writer) ([]*bench.Spec, error) {
+	var out []*bench.Spec
+	for _, s := range specs {
+		if s.Needs != nil {
+			if err := s.Needs(); err != nil {
+				if named {
+					return nil, fmt.Errorf("%s: %w", s.Name, err)
+				}
+				fmt.Fprintf(stderr, "bench: %s left out: %v\n", s.Name, err)
+				continue
+			}
 		}
-		fmt.Fprintf(stdout, "%-11s %42d cell runs, planned %s (plus ~10 s of setup: machine capture, fsync ceiling, builds)\n", "total", runs, cost.Round(time.Second))
-		return nil
+		out = append(out, s)
 	}
-	if slices.Contains(exps, "peer") {
-		// Before the machine checks and builds: a missing peer is the
-		// user's next step, not a failure minutes into the run.
-		if err := peer.CheckPeer(sf.peer); err != nil {
-			return fmt.Errorf("-peer %s: %w (or skip it: -skip peer, make reproduce SKIP=peer)", sf.peer, err)
-		}
-	}
-	s, err := openSession(ctx, sf, p.name, slices.ContainsFunc(exps, func(e string) bool { return slices.Contains(collectorExperiments, e) }), stderr)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	if machine != "" {
-		s.meta.MachineID = machine
-	}
-	plan := buildExperiments(p, exps, s)
+	return out, nil
+}
 
+// selectSpecs returns the experiments named (all when none), less those
+// skip names, in the registry's order.
+func selectSpecs(named []string, skip, names string) ([]*bench.Spec, error) {
+	for _, n := range named {
+		if experiments.Lookup(n) == nil {
+			return nil, usageError{fmt.Errorf("unknown experiment %q (want %s)", n, names)}
+		}
+	}
+	skipped := make(map[string]bool)
+	if skip != "" {
+		for _, n := range strings.Split(skip, ",") {
+			if n = strings.TrimSpace(n); experiments.Lookup(n) == nil {
+				return nil, usageError{fmt.Errorf("-skip: unknown experiment %q (want %s)", n, names)}
+			}
+			skipped[n] = true
+		}
+	}
+	var specs []*bench.Spec
+	for _, s := range experiments.All {
+		if (len(named) == 0 || slices.Contains(named, s.Name)) && !skipped[s.Name] {
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) == 0 {
+		return nil, usageError{fmt.Errorf("-skip leaves no experiment to run")}
+	}
+	return specs, nil
+}
+
+// instantiate returns the selected experiments for the run's profile.
+func instantiate(o runOptions, env bench.Env) []*bench.Experiment {
+	exps := make([]*bench.Experiment, len(o.specs))
+	for i, s := range o.specs {
+		exps[i] = s.New(o.profile, env)
+	}
+	return exps
+}
+
+// printPlan prints each experiment's cells, repetitions and planned
+// duration (bench run -n).
+func printPlan(w io.Writer, o runOptions) {
+	p := o.profile
+	exps := instantiate(o, bench.Env{})
+	for _, e := range exps {
+		n, c := bench.Budget([]*bench.Experiment{e}, p.Reps, p.Warmup)
+		reps, warmup := e.Repetitions(p.Reps, p.Warmup)
+		fmt.Fprintf(w, "%-11s %3d cells x %d repetitions (+%d warm-up) = %4d cell runs, planned %s\n",
+			e.Name, len(e.Cells), reps, warmup, n, c.Round(time.Second))
+	}
+	runs, cost := bench.Budget(exps, p.Reps, p.Warmup)
+	fmt.Fprintf(w, "%-11s %42d cell runs, planned %s (plus ~10 s of setup: machine capture, fsync ceiling, builds)\n", "total", runs, cost.Round(time.Second))
+}
+
+// measure runs the experiments of o into a new run directory.
+func measure(ctx context.Context, o runOptions, s *session, stdout, stderr io.Writer) error {
+	p := o.profile
+	exps := instantiate(o, bench.Env{Scratch: s.scratch, Collector: s.collectorBinary()})
 	started := time.Now()
-	dir := filepath.Join(root, s.meta.MachineID, started.UTC().Format("20060102T150405Z"))
+	dir := filepath.Join(o.root, s.meta.MachineID, started.UTC().Format("20060102T150405Z"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	runs, cost := bench.Plan(plan, p.reps, p.warmup)
+	runs, cost := bench.Budget(exps, p.Reps, p.Warmup)
+	var names []string
+	for _, e := range exps {
+		names = append(names, e.Name)
+	}
 	fmt.Fprintf(stderr, "bench: %s run: %s; %d cell runs (%d counted repetitions + %d warm-up, unless an experiment plans its own), planned %s; seed %d\n",
-		p.name, strings.Join(exps, ", "), runs, p.reps, p.warmup, cost.Round(time.Second), seed)
+		p.Name, strings.Join(names, ", "), runs, p.Reps, p.Warmup, cost.Round(time.Second), o.seed)
 	fmt.Fprintf(stderr, "bench: writing %s\n", dir)
 	r := &bench.Runner{
 		Dir:      dir,
 		Meta:     s.meta,
-		Header:   header(s.meta, seed),
-		Reps:     p.reps,
-		Warmup:   p.warmup,
-		Seed:     seed,
+		Header:   header(s.meta, o.seed),
+		Reps:     p.Reps,
+		Warmup:   p.Warmup,
+		Seed:     o.seed,
 		Progress: bench.NewProgress(stderr, runs, cost),
 	}
-	err = r.Run(ctx, plan)
+	err := r.Run(ctx, exps)
 	r.Progress.Finish()
 	s.finish()
-	if werr := results.WriteMeta(dir, s.meta); werr != nil && err == nil {
+	if werr := record.WriteMeta(dir, s.meta); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
 		return fmt.Errorf("run %s: %w", dir, err)
 	}
 	fmt.Fprintf(stdout, "%s\n", dir)
-	fmt.Fprintf(stderr, "bench: done in %s; `make report` regenerates reports/ from results/\n", time.Since(started).Round(time.Second))
+	fmt.Fprintf(stderr, "bench: done in %s; `bench report -results %s -out DIR` writes a report of it (make report: results/ into reports/)\n",
+		time.Since(started).Round(time.Second), o.root)
 	return nil
-}
-
-// buildExperiments instantiates the named experiments of profile p.
-func buildExperiments(p profile, names []string, s *session) []*bench.Experiment {
-	var exps []*bench.Experiment
-	for _, name := range experimentNames { // always in the canonical order
-		if !slices.Contains(names, name) {
-			continue
-		}
-		switch name {
-		case "throughput":
-			t := p.throughput
-			t.DBDir = s.scratch
-			exps = append(exps, t.Experiment())
-		case "http":
-			h := p.http
-			h.DBDir, h.Binary = s.scratch, s.collectorBinary()
-			exps = append(exps, h.Experiment())
-		case "contention":
-			c := p.contention
-			c.DBDir = s.scratch
-			exps = append(exps, c.Experiment())
-		case "disjoint":
-			d := p.disjoint
-			d.DBDir = s.scratch
-			exps = append(exps, d.Experiment())
-		case "torture":
-			t := p.torture
-			t.DBDir, t.Binary = s.scratch, s.collectorBinary()
-			exps = append(exps, t.Experiment())
-		case "soak":
-			k := p.soak
-			k.DBDir, k.Binary = s.scratch, s.collectorBinary()
-			exps = append(exps, k.Experiment())
-		case "fuzz":
-			f := p.fuzz
-			f.ModuleDir = moduleRoot()
-			exps = append(exps, f.Experiment())
-		case "fleet":
-			f := p.fleet
-			f.DBDir, f.Binary = s.scratch, s.collectorBinary()
-			exps = append(exps, f.Experiment())
-		case "peer":
-			pc := p.peer
-			pc.Dir, pc.Collector, pc.Peer = s.scratch, s.collectorBinary(), s.peer
-			exps = append(exps, pc.Experiment())
-		}
-	}
-	return exps
 }
 
 // header is the file-wide configuration of every results file: what
 // benchstat prints above its tables.
-func header(m *results.Meta, seed uint64) []results.KV {
-	return []results.KV{
+func header(m *record.Meta, seed uint64) []record.KV {
+	return []record.KV{
 		{Key: "goos", Value: runtime.GOOS},
 		{Key: "goarch", Value: runtime.GOARCH},
 		{Key: "cpu", Value: m.Machine.CPU},

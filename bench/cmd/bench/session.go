@@ -8,24 +8,22 @@ import (
 	"os"
 	"time"
 
-	"edgecollector/bench/proc"
-	"edgecollector/bench/results"
+	"edgecollector/bench/record"
 	"edgecollector/bench/sysinfo"
+	"edgecollector/internal/rig"
 )
 
 // sessionFlags are the flags every measuring command shares.
 type sessionFlags struct {
 	dbDir     string
 	collector string
-	peer      string
 	allowBusy bool
 	maxBusy   float64
 }
 
 func (f *sessionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dbDir, "dbdir", os.TempDir(), "`directory` for the cells' databases (a disk-backed filesystem: fsync is what is measured)")
-	fs.StringVar(&f.collector, "collector", "", "collector `binary` for the http experiment (default: build it with CGO_ENABLED=0)")
-	fs.StringVar(&f.peer, "peer", "bin/otelcol-peer", "OpenTelemetry Collector `binary` for the peer experiment (make peer builds it)")
+	fs.StringVar(&f.collector, "collector", "", "collector `binary` for the experiments that run it (default: build it with CGO_ENABLED=0)")
 	fs.BoolVar(&f.allowBusy, "allow-busy", false, "run on a busy machine anyway, and mark the results so")
 	fs.Float64Var(&f.maxBusy, "max-busy", 0.25, "refuse to start when more than this `fraction` of all CPUs is busy before the run")
 }
@@ -33,15 +31,14 @@ func (f *sessionFlags) register(fs *flag.FlagSet) {
 // session is the measuring context of one command: a scratch directory for
 // databases, the machine description, and the meter of foreign CPU use.
 type session struct {
-	meta    *results.Meta
+	meta    *record.Meta
 	scratch string
-	peer    string // the peer binary (sessionFlags.peer)
 	meter   *sysinfo.Meter
 	stderr  io.Writer
 }
 
 // openSession checks the machine can be measured on, describes it, and
-// builds the collector when the http experiment needs it.
+// builds the collector when an experiment needs it.
 func openSession(ctx context.Context, f sessionFlags, profile string, needCollector bool, stderr io.Writer) (*session, error) {
 	if f.maxBusy <= 0 || f.maxBusy > 1 {
 		return nil, usageError{fmt.Errorf("-max-busy: want a fraction in (0, 1], not %v", f.maxBusy)}
@@ -53,7 +50,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	if err != nil {
 		return nil, fmt.Errorf("-dbdir: %w", err)
 	}
-	s := &session{scratch: scratch, peer: f.peer, stderr: stderr}
+	s := &session{scratch: scratch, stderr: stderr}
 	ok := false
 	defer func() {
 		if !ok {
@@ -66,7 +63,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	case "tmpfs", "ramfs":
 		return nil, fmt.Errorf("-dbdir %s is on %s, where fsync costs nothing: the results would mean nothing; pass -dbdir on a disk-backed filesystem", f.dbDir, m.Filesystem)
 	}
-	s.meta = &results.Meta{MachineID: sysinfo.MachineID(m), Machine: m, Software: sw}
+	s.meta = &record.Meta{MachineID: sysinfo.MachineID(m), Machine: m, Software: sw}
 	s.meta.Run.CommandLine = append([]string{"bench"}, os.Args[1:]...)
 	s.meta.Run.Profile = profile
 
@@ -91,9 +88,10 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 
 	if needCollector {
 		if f.collector == "" {
-			bin, err := proc.BuildCollector(ctx, scratch)
+			fmt.Fprintf(stderr, "bench: building the collector (pass -collector to use a built one)\n")
+			bin, err := rig.Build(ctx, scratch, false)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w (run bench from the repository, or pass -collector)", err)
 			}
 			f.collector = bin
 		}
@@ -107,7 +105,7 @@ func openSession(ctx context.Context, f sessionFlags, profile string, needCollec
 	return s, nil
 }
 
-// collectorBinary is the binary the collectorExperiments run.
+// collectorBinary is the binary the experiments that run the collector run.
 func (s *session) collectorBinary() string { return s.meta.Software.CollectorPath }
 
 // finish records how busy the machine was during the run.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 // TestDiskFullThroughTheBinary is the disk-full promise end to end: the
@@ -34,22 +36,13 @@ func TestDiskFullThroughTheBinary(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a size-limited tmpfs needs root")
 	}
-	bin := buildCollector(t)
+	bin, err := rig.Build(context.Background(), t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, mode := range store.Modes {
 		t.Run(string(mode), func(t *testing.T) { diskFullBinary(t, bin, mode) })
 	}
-}
-
-// buildCollector builds the real binary, as make build does.
-func buildCollector(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "collector")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build collector: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // ackedEvent is an event acknowledged with a 200: its id and the payload sent.

@@ -77,6 +77,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	log := newLogger(stderr, cfg.logFormat)
+	if store.HarnessDurabilityOff() {
+		log.Warn("HARNESS BUILD (-tags harness_syncoff): the buffer runs synchronous=OFF and a 200 is NOT durable; never deploy this binary")
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -121,6 +124,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("shutting down: draining", "signal", sig.String(), "timeout", cfg.drainTimeout)
 	case serveErr = <-srv.Err():
 		log.Error("server failed; shutting down", "err", serveErr)
+	case <-st.Failed():
+		return failStop(ctx, log, srv, up, st)
 	case <-ctx.Done():
 	}
 	if err := errors.Join(shutdown(ctx, cfg.drainTimeout, sigs, log, srv, up, st), serveErr); err != nil {
@@ -128,6 +133,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("collector stopped", "backlog", st.Backlog())
 	return nil
+}
+
+// failStop ends a collector whose store went fail-stop (PostgreSQL's
+// answer to "fsyncgate"): after a failed fsync the kernel may have dropped
+// pages it reported written, so nothing this process could still write is
+// trustworthy. It acknowledges nothing more, ships nothing more, does not
+// checkpoint, and returns the failure at once (exit 1): the supervisor
+// restarts it on what is really on disk.
+func failStop(ctx context.Context, log *slog.Logger, srv *server.Server, up *uploader.Uploader, st *store.Store) error {
+	log.Error("storage failed: exiting without writing anything more; restart the collector", "err", st.FailErr())
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(stopCtx) // requests in flight get their error
+	up.Stop(stopCtx)      // its fetches and marks are refused now
+	st.Close()            // no checkpoint: the store writes nothing more
+	return st.FailErr()
 }
 
 // openSink returns the sink cfg names, and what closes it.

@@ -10,17 +10,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"edgecollector/collector"
 	"edgecollector/collector/store"
+	"edgecollector/internal/rig"
 )
 
 func TestFlagValidationNamesTheFlag(t *testing.T) {
@@ -260,15 +258,11 @@ func TestVersion(t *testing.T) {
 // collector accepts events, ships them to a webhook, drains on SIGTERM, and
 // a restart on the same file carries on where it stopped.
 func TestRunShipsAndSurvivesRestart(t *testing.T) {
-	var mu sync.Mutex
-	var got []collector.Shipped
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var batch []collector.Shipped
-		json.NewDecoder(r.Body).Decode(&batch)
-		mu.Lock()
-		got = append(got, batch...)
-		mu.Unlock()
-	}))
+	var got rig.Deliveries
+	hook, err := rig.StartReceiver(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer hook.Close()
 	db := filepath.Join(t.TempDir(), "events.db")
 
@@ -298,11 +292,10 @@ func TestRunShipsAndSurvivesRestart(t *testing.T) {
 	ids := postEvents(t, addr, `[{"device_id":"a","kind":"t","payload":{"n":1}},{"device_id":"b","kind":"t"}]`)
 	stop(done) // the hour-long interval means only the shutdown drain ships them
 
-	mu.Lock()
-	if len(got) != 2 || got[0].ID != ids[0] || got[0].CollectorID != "edge-7" || string(got[0].Payload) != `{"n":1}` {
-		t.Errorf("webhook received %+v", got)
+	first := got.Snapshot()
+	if e := first[rig.Key{CollectorID: "edge-7", ID: ids[0]}]; hook.Taken() != 2 || len(first) != 2 || string(e.First.Payload) != `{"n":1}` {
+		t.Errorf("webhook received %+v", first)
 	}
-	mu.Unlock()
 
 	addr, done = start()
 	ids2 := postEvents(t, addr, `{"device_id":"a","kind":"t"}`)
@@ -310,10 +303,8 @@ func TestRunShipsAndSurvivesRestart(t *testing.T) {
 		t.Errorf("id after restart = %d, want > %d", ids2[0], ids[1])
 	}
 	stop(done)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 3 {
-		t.Errorf("webhook received %d events in all, want 3", len(got))
+	if n := hook.Taken(); n != 3 {
+		t.Errorf("webhook received %d events in all, want 3", n)
 	}
 }
 

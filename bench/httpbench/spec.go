@@ -1,0 +1,35 @@
+package httpbench
+
+import (
+	"time"
+
+	"edgecollector/bench"
+	"edgecollector/collector/store"
+)
+
+// Spec is the http experiment.
+var Spec = &bench.Spec{
+	Name:      "http",
+	Collector: true,
+	New: func(p bench.Profile, env bench.Env) *bench.Experiment {
+		c := Config{
+			Binary:     env.Collector,
+			DBDir:      env.Scratch,
+			Modes:      store.Modes,
+			Conns:      16,
+			Batches:    []int{1, 100},
+			Rates:      []int{500, 1000, 2000, 4000, 8000, 16000},
+			MaxWorkers: 512,
+			Warm:       200 * time.Millisecond,
+			Dur:        time.Second,
+			Timeout:    5 * time.Second,
+			MaxBacklog: 50000,
+		}
+		if p.IsQuick() {
+			c.Rates = []int{1000, 4000, 16000}
+			c.Warm, c.Dur = 100*time.Millisecond, 400*time.Millisecond
+		}
+		return c.Experiment()
+	},
+	Report: report,
+}
