@@ -276,7 +276,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool, 
 		}
 		defer zr.Close()
 		in = io.LimitReader(zr, max+1)
-	} else if n := r.ContentLength; n >= 0 && n <= max && int64(cap(buf)) <= n {
+	} else if n := r.ContentLength; n >= 0 && n < maxPrealloc && int64(cap(buf)) <= n {
 		buf = make([]byte, 0, n+1) // +1: room to read the EOF
 	}
 	body, err := readAll(in, buf)
@@ -289,6 +289,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool, 
 	}
 	return body, nil
 }
+
+// maxPrealloc bounds what readBody allocates for a body on the word of its
+// Content-Length: beyond it, the buffer grows only as bytes arrive, so a
+// client that declares a large body and trickles it costs no more memory
+// than it has sent (a slow-body flood must not be an allocation flood).
+const maxPrealloc = 4 << 10
 
 // readAll is io.ReadAll appending to buf.
 func readAll(r io.Reader, buf []byte) ([]byte, error) {
