@@ -69,7 +69,8 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event, bytes int) ([]int64, error) {
 	var ids []int64
 	err := w.do(ctx, func(t *wtx) (err error) {
-		ids, err = t.insertEvents(t.ctx, events, bytes)
+		// The request is the transaction: a failure undoes all of it.
+		ids, err = t.insertEvents(t.ctx, events, bytes, &s.insertOrRollback)
 		return err
 	})
 	if err != nil {
