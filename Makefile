@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/collector
 
-.PHONY: help build run test check bench scenarios dist fuzz torture soak powercut storage mcp-e2e reproduce report gate clean peer
+.PHONY: help build run test check bench cpu-ab scenarios dist fuzz torture soak powercut storage mcp-e2e reproduce report gate clean peer
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's|$$(PLATFORMS)|$(PLATFORMS)|' | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,14 +20,20 @@ run: build ## run the collector on defaults (events.db here, :8080, log sink)
 test: check ## the test command: gofmt, go vet, go test -race ./... (scenarios included)
 	@echo "go test -race ./...: builds the collector for the black-box tests and runs every package; each prints when it is done (cold: 10+ minutes)"
 	$(GO) test -race -count=1 ./...
+	@echo "the hot path without -race: its allocation budget (counts mean nothing under -race) and a short run of its benchmark"
+	$(GO) test -count=1 -run 'AllocsPerSingleEventRequest' -bench 'BenchmarkEvents' -benchtime 300x ./collector/server/
 
 check: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## go test benchmarks of the three write modes at 1, 16, 64 producers
+bench: ## go test benchmarks: the three write modes at 1, 16, 64 producers; the POST /events handler at 1 and 64
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./collector/store/
+	$(GO) test -run '^$$' -bench 'BenchmarkEvents' -benchtime 3s -count 1 ./collector/server/
+
+cpu-ab: build ## interleaved A/B of CPU per request under wrk: OLD=binary NEW=binary [ROUNDS=5 CONNS=64 DURATION=10s]
+	bash scripts/cpu-per-request.sh $(OLD) $(or $(NEW),$(BIN))
 
 scenarios: ## the testscript scenarios alone, verbose
 	@echo "scenarios: building the collector, then every script in every write mode (a few minutes)"
@@ -60,7 +66,7 @@ clean: ## remove build output
 	rm -rf bin dist
 
 # --- research harness (bench/): reproduce, report, gate -------------------
-# make reproduce            full run of every experiment, then the report (~32 min on 2 cores, estimated)
+# make reproduce            full run of every experiment, then the report (~37 min on 2 cores, estimated)
 # make reproduce QUICK=1    the same pipeline as a smoke run, a few minutes
 # make reproduce SKIP=a,b   leave experiments out (e.g. SKIP=peer when time is short)
 # BENCH_FLAGS passes flags to `bench run`/`bench gate`, e.g. BENCH_FLAGS=-allow-busy

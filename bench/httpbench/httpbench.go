@@ -19,10 +19,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/pprof/profile"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"edgecollector/bench"
@@ -38,10 +40,9 @@ type Config struct {
 	DBDir  string
 	Modes  []store.Mode
 
-	// Max throughput: Conns connections in a closed loop, each sending the
-	// next request as soon as the last is answered, for each batch size.
-	Conns   int
-	Batches []int
+	// Max throughput: for each load, its connections in a closed loop, each
+	// sending the next request as soon as the last is answered.
+	Loads []Load
 
 	// Sweep: single-event requests offered open-loop at each rate (req/s),
 	// by at most MaxWorkers requests in flight.
@@ -51,7 +52,18 @@ type Config struct {
 	Warm, Dur  time.Duration // per cell: dropped ramp, then the measured window
 	Timeout    time.Duration // per request
 	MaxBacklog int64         // the collector's -max-backlog
+
+	// Profile, when it has connections, adds an HTTPProfile cell: that load
+	// in group mode with the collector's CPU profiled (-pprof-addr) for
+	// ProfileDur of the window, which says where its CPU goes (cpuShares).
+	// It is a cell of its own: profiling costs CPU, which the other cells'
+	// figures must not carry.
+	Profile    Load
+	ProfileDur time.Duration
 }
+
+// Load is a closed-loop cell's shape: connections, events per request.
+type Load struct{ Conns, Batch int }
 
 // experiment is the state the cells of one experiment share: the receiver,
 // started by the first cell that runs. It only counts what it takes.
@@ -64,21 +76,25 @@ type experiment struct {
 
 // Units of the experiment's values.
 var (
-	unitReqs     = record.Unit{Name: "req/s", Better: 1}
-	unitEvents   = record.Unit{Name: "events/s", Better: 1}
-	unitOffered  = record.Unit{Name: "sent-req/s", Better: 0}
-	unitSuccess  = record.Unit{Name: "success-ratio", Better: 1}
-	unit503      = record.Unit{Name: "backpressure-ratio", Better: -1}
-	unitErrors   = record.Unit{Name: "errors", Better: -1}
-	unitP50      = record.Unit{Name: "p50-ns/req", Better: -1}
-	unitP90      = record.Unit{Name: "p90-ns/req", Better: -1}
-	unitP99      = record.Unit{Name: "p99-ns/req", Better: -1}
-	unitMax      = record.Unit{Name: "max-ns/req", Better: -1}
-	unitDrained  = record.Unit{Name: "drained-events/s", Better: 1}
-	unitLost     = record.Unit{Name: "lost-events", Better: -1}
-	unitUnacked  = record.Unit{Name: "unacked-stored-events", Better: 0}
-	unitPeakRSS  = record.Unit{Name: "peak-rss-bytes", Better: -1}
-	allUnits     = []record.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS}
+	unitReqs    = record.Unit{Name: "req/s", Better: 1}
+	unitEvents  = record.Unit{Name: "events/s", Better: 1}
+	unitOffered = record.Unit{Name: "sent-req/s", Better: 0}
+	unitSuccess = record.Unit{Name: "success-ratio", Better: 1}
+	unit503     = record.Unit{Name: "backpressure-ratio", Better: -1}
+	unitErrors  = record.Unit{Name: "errors", Better: -1}
+	unitP50     = record.Unit{Name: "p50-ns/req", Better: -1}
+	unitP90     = record.Unit{Name: "p90-ns/req", Better: -1}
+	unitP99     = record.Unit{Name: "p99-ns/req", Better: -1}
+	unitMax     = record.Unit{Name: "max-ns/req", Better: -1}
+	unitDrained = record.Unit{Name: "drained-events/s", Better: 1}
+	unitLost    = record.Unit{Name: "lost-events", Better: -1}
+	unitUnacked = record.Unit{Name: "unacked-stored-events", Better: 0}
+	unitPeakRSS = record.Unit{Name: "peak-rss-bytes", Better: -1}
+	// The collector's CPU time (utime+stime, /proc) over the attack, per
+	// request and per event acknowledged in it.
+	unitCPUReq   = record.Unit{Name: "cpu-us/req", Better: -1}
+	unitCPUEvent = record.Unit{Name: "cpu-us/event", Better: -1}
+	allUnits     = append([]record.Unit{unitReqs, unitEvents, unitOffered, unitSuccess, unit503, unitErrors, unitP50, unitP90, unitP99, unitMax, unitDrained, unitLost, unitUnacked, unitPeakRSS, unitCPUReq, unitCPUEvent}, shareUnits()...)
 	startTimeout = 10 * time.Second
 	stopTimeout  = 30 * time.Second
 )
@@ -89,28 +105,32 @@ var errNoBinary = errors.New("no collector binary")
 // then sweep cells (HTTPSweep), every mode next to the others.
 func (cfg Config) Experiment() *bench.Experiment {
 	c := &experiment{Config: cfg}
+	var loads []string
+	for _, l := range c.Loads {
+		loads = append(loads, fmt.Sprintf("%d connections x %d events/request", l.Conns, l.Batch))
+	}
 	e := &bench.Experiment{
 		Name: "http",
 		Plan: fmt.Sprintf("The collector binary (CGO_ENABLED=0) on 127.0.0.1, a fresh database per cell, -sink webhook to a receiver in the harness, "+
 			"-upload-interval %s, -max-backlog %d, stopped with SIGTERM; vegeta as a library, request timeout %s. "+
-			"Max: %d connections in a closed loop, %v events per request. "+
+			"Max: closed loop, %s. "+
 			"Sweep: single-event requests offered open loop at %v req/s, at most %d in flight, latency counted from each request's scheduled time. "+
-			"Each cell: %s ramp dropped, %s measured.",
-			uploadInterval, c.MaxBacklog, c.Timeout, c.Conns, c.Batches, c.Rates, c.MaxWorkers, c.Warm, c.Dur),
+			"Each cell: %s ramp dropped, %s measured; the collector's CPU (utime+stime from /proc) over the attack, per acknowledged request and event.",
+			uploadInterval, c.MaxBacklog, c.Timeout, strings.Join(loads, ", "), c.Rates, c.MaxWorkers, c.Warm, c.Dur),
 		Units: allUnits,
 		Close: c.close,
 	}
-	for _, batch := range c.Batches {
+	for _, l := range c.Loads {
 		for _, m := range c.Modes {
 			e.Cells = append(e.Cells, bench.Cell{
 				Name: "HTTPMax",
 				Config: []record.KV{
 					{Key: "mode", Value: string(m)},
-					{Key: "batch", Value: strconv.Itoa(batch)},
-					{Key: "conns", Value: strconv.Itoa(c.Conns)},
+					{Key: "batch", Value: strconv.Itoa(l.Batch)},
+					{Key: "conns", Value: strconv.Itoa(l.Conns)},
 				},
 				Cost: c.Warm + c.Dur + cellOverhead,
-				Run:  c.run(m, batch, 0),
+				Run:  c.run(m, l, 0, 0),
 			})
 		}
 	}
@@ -124,9 +144,22 @@ func (cfg Config) Experiment() *bench.Experiment {
 					{Key: "rate", Value: strconv.Itoa(rate)},
 				},
 				Cost: c.Warm + c.Dur + cellOverhead,
-				Run:  c.run(m, 1, rate),
+				Run:  c.run(m, Load{Conns: c.MaxWorkers, Batch: 1}, rate, 0),
 			})
 		}
+	}
+	if l := c.Profile; l.Conns > 0 {
+		secs := max(1, int(c.ProfileDur.Round(time.Second)/time.Second))
+		e.Cells = append(e.Cells, bench.Cell{
+			Name: "HTTPProfile",
+			Config: []record.KV{
+				{Key: "mode", Value: string(store.Group)},
+				{Key: "batch", Value: strconv.Itoa(l.Batch)},
+				{Key: "conns", Value: strconv.Itoa(l.Conns)},
+			},
+			Cost: c.Warm + max(c.Dur, time.Duration(secs)*time.Second) + cellOverhead,
+			Run:  c.run(store.Group, l, 0, secs),
+		})
 	}
 	return e
 }
@@ -158,8 +191,11 @@ type tally struct {
 	firstErr                       string
 }
 
-// run returns a cell: closed loop when rate is 0, open loop at rate otherwise.
-func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context, bench.Rep) (bench.Sample, error) {
+// run returns a cell: closed loop at load when rate is 0, open loop at rate
+// otherwise (load.Batch events per request). With profileSecs, the cell
+// takes a CPU profile of that many seconds from the start of its window and
+// reports where the CPU went instead of how much there was.
+func (c *experiment) run(mode store.Mode, load Load, rate, profileSecs int) func(context.Context, bench.Rep) (bench.Sample, error) {
 	return func(ctx context.Context, rep bench.Rep) (bench.Sample, error) {
 		if c.Binary == "" {
 			return bench.Sample{}, errNoBinary
@@ -175,21 +211,28 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "events.db")
 		c.recv.Reset()
-		col, err := rig.Collector{
-			Bin: c.Binary, DB: path, Mode: string(mode), ID: "bench", Webhook: c.recv.URL,
-			Flags: []string{
-				"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
-				// Steady state: the uploader drains all along, as it does on a box
-				// that has been up for a while (its interval is only the idle
-				// polling period). At the stop, what is left stays in the file.
-				"-upload-interval", uploadInterval.String(),
-				"-drain-timeout", "2s",
-			},
-		}.Start(ctx, startTimeout)
+		flags := []string{
+			"-max-backlog", strconv.FormatInt(c.MaxBacklog, 10),
+			// Steady state: the uploader drains all along, as it does on a box
+			// that has been up for a while (its interval is only the idle
+			// polling period). At the stop, what is left stays in the file.
+			"-upload-interval", uploadInterval.String(),
+			"-drain-timeout", "2s",
+		}
+		if profileSecs > 0 {
+			flags = append(flags, "-pprof-addr", "127.0.0.1:0")
+		}
+		col, err := rig.Collector{Bin: c.Binary, DB: path, Mode: string(mode), ID: "bench", Webhook: c.recv.URL, Flags: flags}.Start(ctx, startTimeout)
 		if err != nil {
 			return bench.Sample{}, err
 		}
-		t, window := c.attack(col.Addr(), batch, rate, rep.Seed)
+		var prof profileTake
+		if profileSecs > 0 {
+			prof.start(ctx, col.ProfilerAddr(), c.Warm, profileSecs)
+		}
+		cpu0, cpuErr0 := col.CPUTime()
+		t, window := c.attack(col.Addr(), load, rate, rep.Seed, time.Duration(profileSecs)*time.Second)
+		cpu1, cpuErr1 := col.CPUTime()
 		drained := c.recv.Taken()
 		peakRSS, rssErr := col.PeakRSS()
 		if err := col.Stop(stopTimeout); err != nil {
@@ -244,15 +287,63 @@ func (c *experiment) run(mode store.Mode, batch, rate int) func(context.Context,
 		if rssErr == nil {
 			s.Values = append(s.Values, record.Value{Value: float64(peakRSS), Unit: unitPeakRSS.Name})
 		}
+		if profileSecs > 0 {
+			shares, err := prof.shares()
+			if err != nil {
+				return bench.Sample{}, err
+			}
+			s.Values = append(s.Values, shares...)
+			return s, nil
+		}
+		if cpuErr0 == nil && cpuErr1 == nil {
+			us := float64(cpu1-cpu0) / float64(time.Microsecond)
+			s.Values = append(s.Values,
+				record.Value{Value: round(us/float64(t.ok), 2), Unit: unitCPUReq.Name},
+				record.Value{Value: round(us/float64(t.acked), 2), Unit: unitCPUEvent.Name})
+		}
 		return s, nil
 	}
+}
+
+// profileTake is a CPU profile being taken while a cell's load runs.
+type profileTake struct {
+	done chan struct{}
+	p    *profile.Profile
+	err  error
+}
+
+// start asks the profiler at addr, after wait, for secs seconds of CPU
+// profile, in the background; shares waits for it.
+func (pt *profileTake) start(ctx context.Context, addr string, wait time.Duration, secs int) {
+	pt.done = make(chan struct{})
+	if addr == "" {
+		pt.err = errors.New("cpu profile: the collector logged no profiler address")
+		close(pt.done)
+		return
+	}
+	go func() { // owned: shares waits for it; takeProfile is bounded
+		defer close(pt.done)
+		if err := rig.Sleep(ctx, wait); err != nil {
+			pt.err = err
+			return
+		}
+		pt.p, pt.err = takeProfile(ctx, addr, secs)
+	}()
+}
+
+func (pt *profileTake) shares() ([]record.Value, error) {
+	<-pt.done
+	if pt.err != nil {
+		return nil, pt.err
+	}
+	return cpuShares(pt.p)
 }
 
 // attack runs vegeta against the collector at addr and tallies the
 // responses. Requests that start in the first Warm are not measured; all
 // count for the correctness check.
-func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, time.Duration) {
-	bodies := makeBodies(seed, batch, 64)
+func (c *experiment) attack(addr string, load Load, rate int, seed uint64, atLeast time.Duration) (tally, time.Duration) {
+	bodies := makeBodies(seed, load.Batch, 64)
 	url := "http://" + addr + "/events"
 	hdr := http.Header{"Content-Type": []string{"application/json"}}
 	var next atomic.Uint64
@@ -262,15 +353,16 @@ func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, t
 		tgt.Body = bodies[i%uint64(len(bodies))]
 		return nil
 	}
-	atk, pacer, tr := c.attacker(rate)
+	atk, pacer, tr := c.attacker(load.Conns, rate)
 	defer tr.CloseIdleConnections()
-	total := c.Warm + c.Dur
+	dur := max(c.Dur, atLeast)
+	total := c.Warm + dur
 	var t tally
 	began := time.Now()
 	w := window{began: began, from: began.Add(c.Warm), to: began.Add(total)}
 	if rate > 0 {
 		w.period = time.Second / time.Duration(rate)
-		t.offeredWin = int(int64(c.Dur) * int64(rate) / int64(time.Second))
+		t.offeredWin = int(int64(dur) * int64(rate) / int64(time.Second))
 	}
 	for res := range atk.Attack(vegeta.Targeter(targeter), pacer, total, "bench") {
 		t.add(res, w)
@@ -279,7 +371,7 @@ func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, t
 		t.offeredWin = t.dueWin
 	}
 	slices.Sort(t.lat)
-	return t, c.Dur
+	return t, dur
 }
 
 // attacker is vegeta shaped for a cell: closed loop (rate 0), Conns workers
@@ -289,7 +381,7 @@ func (c *experiment) attack(addr string, batch, rate int, seed uint64) (tally, t
 // the transport dialled but never used would otherwise hold the collector's
 // graceful shutdown for 5 s (net/http counts a new connection as active
 // until then).
-func (c *experiment) attacker(rate int) (*vegeta.Attacker, vegeta.Pacer, *http.Transport) {
+func (c *experiment) attacker(conns, rate int) (*vegeta.Attacker, vegeta.Pacer, *http.Transport) {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: vegeta.DefaultConnections,
@@ -301,8 +393,8 @@ func (c *experiment) attacker(rate int) (*vegeta.Attacker, vegeta.Pacer, *http.T
 		vegeta.Redirects(vegeta.NoFollow),
 	}
 	if rate == 0 {
-		opts = append(opts, vegeta.Workers(uint64(c.Conns)), vegeta.MaxWorkers(uint64(c.Conns)),
-			vegeta.Connections(c.Conns), vegeta.MaxConnections(c.Conns))
+		opts = append(opts, vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)),
+			vegeta.Connections(conns), vegeta.MaxConnections(conns))
 		return vegeta.NewAttacker(opts...), vegeta.ConstantPacer{}, tr
 	}
 	opts = append(opts, vegeta.Workers(uint64(min(rate, 64))), vegeta.MaxWorkers(uint64(c.MaxWorkers)),

@@ -3,6 +3,7 @@ package httpbench
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"testing"
 	"time"
 
@@ -37,15 +38,16 @@ func TestCells(t *testing.T) {
 	bin := rig.Binary(t)
 	e := Config{
 		Binary: bin, DBDir: t.TempDir(), Modes: []store.Mode{store.Serialized, store.Group},
-		Conns: 4, Batches: []int{10}, Rates: []int{200}, MaxWorkers: 32,
+		Loads: []Load{{Conns: 4, Batch: 10}}, Rates: []int{200}, MaxWorkers: 32,
 		Warm: 50 * time.Millisecond, Dur: 250 * time.Millisecond, Timeout: 5 * time.Second, MaxBacklog: 50000,
+		Profile: Load{Conns: 4, Batch: 1}, ProfileDur: time.Second,
 	}.Experiment()
 	defer func() {
 		if err := e.Close(); err != nil {
 			t.Error(err)
 		}
 	}()
-	if got, want := len(e.Cells), 4; got != want {
+	if got, want := len(e.Cells), 5; got != want {
 		t.Fatalf("%d cells, want %d", got, want)
 	}
 	for i, c := range e.Cells {
@@ -62,6 +64,34 @@ func TestCells(t *testing.T) {
 		}
 		if v, ok := p.Value("lost-events"); !ok || v != 0 {
 			t.Errorf("%s %s: lost-events = %v (%v)", c.Name, c.Label(), v, ok)
+		}
+		if runtime.GOOS != "linux" {
+			continue
+		}
+		if c.Name == "HTTPProfile" {
+			// Where the CPU went: the parts add up, and serving requests
+			// (net/http, the handler, the store) is most of it.
+			var sum, serving float64
+			for _, u := range shareUnits() {
+				v, _ := p.Value(u.Name)
+				sum += v
+			}
+			for _, part := range []string{"http", "handler", "store"} {
+				v, _ := p.Value(shareUnit(part))
+				serving += v
+			}
+			if sum < 0.99 || sum > 1.01 || serving < 0.3 {
+				t.Errorf("%s: CPU shares sum to %v, serving %v: %v", c.Label(), sum, serving, s.Values)
+			}
+			continue
+		}
+		// The collector's CPU per request: more than nothing, less than a
+		// second.
+		if v, ok := p.Value("cpu-us/req"); !ok || v <= 0 || v > 1e6 {
+			t.Errorf("%s %s: cpu-us/req = %v (%v)", c.Name, c.Label(), v, ok)
+		}
+		if v, ok := p.Value("cpu-us/event"); !ok || v <= 0 {
+			t.Errorf("%s %s: cpu-us/event = %v (%v)", c.Name, c.Label(), v, ok)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package httpbench
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -12,17 +13,32 @@ import (
 
 // report is the http experiment's part of the report.
 var report = rg.Part{
-	Doc: "**http**: the real collector binary driven over loopback by vegeta (as a library): the most each mode sustains with single-event and 100-event requests, and an open-loop sweep of offered rates past saturation with achieved rate, share served, and latency percentiles.",
+	Doc: "**http**: the real collector binary driven over loopback by vegeta (as a library): the most each mode sustains with single-event requests on 16, 64 and 256 connections and 100-event requests on 16, and an open-loop sweep of offered rates past saturation with achieved rate, share served, and latency percentiles; in every cell the collector's CPU per request and per event, and, in one profiled cell, where that CPU goes.",
 	Tables: []rg.Table{{
 		Title: "HTTP: the most each mode sustains",
-		Intro: "The collector binary, closed loop (each connection sends its next request when the last is answered).",
+		Intro: "The collector binary, closed loop (each connection sends its next request when the last is answered). " +
+			"*CPU* is the collector process's own (utime+stime from /proc) over the attack, per request and per event acknowledged in it; the load generator runs on the same cores.",
 		Bench: "HTTPMax", Need: "events/s",
 		Columns: []rg.Column{
-			rg.Key("events/request", "batch"), rg.ModeCol("<mode"), rg.Median("requests/s", "req/s", rg.Count),
+			rg.Key("events/request", "batch"), rg.Key("connections", "conns"), rg.ModeCol("<mode"), rg.Median("requests/s", "req/s", rg.Count),
 			rg.CI("events/s (95% CI)", "events/s", rg.Count), rg.VsBase("vs serialized (95% CI)", "events/s"), rg.P("events/s"),
 			rg.Median("p50", "p50-sec/req", rg.Seconds), rg.Median("p99", "p99-sec/req", rg.Seconds),
 			rg.Median("503s", "backpressure-ratio", rg.Percent), rg.Median("drained events/s", "drained-events/s", rg.Count),
+			rg.Median("CPU µs/request", "cpu-us/req", rg.Sig), rg.Median("CPU µs/event", "cpu-us/event", rg.Sig),
 			rg.Median("peak RSS", "peak-rss-bytes", rg.MiB),
+		},
+	}, {
+		Title: "HTTP: where the collector's CPU goes",
+		Intro: "Group mode under the closed loop above, with the collector's CPU profiled (its `-pprof-addr`) during the window, each sample put in the first part whose code is on its stack: " +
+			"GC (the background mark and sweep, and the assists an allocating goroutine pays), the uploader (fetch, ship, mark: the sink and `collector/uploader`), the store (insert and group commit: SQLite, the WAL write, the fsync), " +
+			"the handler (`collector/server`: body, decoding, limits, metrics, the answer), net/http (reading requests and writing answers on the sockets), the Go scheduler, and the rest.",
+		Bench: "HTTPProfile", Need: "cpu-share-http",
+		Columns: []rg.Column{
+			rg.Key("events/request", "batch"), rg.Key("connections", "conns"), rg.ModeCol("<mode"),
+			rg.Median("net/http", "cpu-share-http", rg.Percent), rg.Median("handler", "cpu-share-handler", rg.Percent),
+			rg.Median("store", "cpu-share-store", rg.Percent), rg.Median("uploader", "cpu-share-uploader", rg.Percent),
+			rg.Median("GC", "cpu-share-gc", rg.Percent), rg.Median("scheduler", "cpu-share-runtime", rg.Percent),
+			rg.Median("other", "cpu-share-other", rg.Percent),
 		},
 	}, {
 		Title: "HTTP: latency against offered load",
@@ -34,6 +50,7 @@ var report = rg.Part{
 			rg.Median("served", "success-ratio", rg.Percent), rg.Median("503s", "backpressure-ratio", rg.Percent),
 			rg.Median("p50", "p50-sec/req", rg.Seconds), rg.Median("p90", "p90-sec/req", rg.Seconds),
 			rg.CI("p99 (95% CI)", "p99-sec/req", rg.Seconds), rg.Median("max", "max-sec/req", rg.Seconds),
+			rg.Median("CPU µs/request", "cpu-us/req", rg.Sig),
 		},
 		Figure: "http-latency",
 	}},
@@ -104,6 +121,7 @@ func findings(s *rg.Section) []string {
 		out = append(out, fmt.Sprintf("**Drain.** With 100-event requests, group ingested %s events/s while the uploader (its default batches of 1,000, to a local webhook) drained %s/s: the drain %s ingest; a backlog that keeps growing ends in 503 backpressure at -max-backlog.",
 			rg.Count(in), rg.Count(drained), verb))
 	}
+	out = append(out, cpuFinding(hf)...)
 	var knees []string
 	for _, m := range hf.Distinct("HTTPSweep", "mode") {
 		knees = append(knees, fmt.Sprintf("%s %s", m, knee(hf, m)))
@@ -128,4 +146,36 @@ func knee(f *rg.Results, mode string) string {
 		return "none of the offered rates"
 	}
 	return rg.Count(rg.Atof(best)) + " req/s"
+}
+
+// cpuFinding: what a single-event request costs the collector in CPU at 64
+// connections, against a 100-event request's cost per event, and where it
+// goes by the profiled cell.
+func cpuFinding(hf *rg.Results) []string {
+	single := []record.KV{{Key: "batch", Value: "1"}, {Key: "conns", Value: "64"}}
+	grp := hf.Median("HTTPMax", "cpu-us/req", "group", single)
+	if math.IsNaN(grp) {
+		return nil
+	}
+	var others []string
+	for _, m := range hf.Distinct("HTTPMax", "mode") {
+		if v := hf.Median("HTTPMax", "cpu-us/req", m, single); m != "group" && !math.IsNaN(v) {
+			others = append(others, fmt.Sprintf("%s %s", m, rg.Sig(v)))
+		}
+	}
+	line := fmt.Sprintf("**CPU per request.** With 64 connections sending single events the collector spent %s µs of CPU per request in group mode", rg.Sig(grp))
+	if len(others) > 0 {
+		line += " (" + strings.Join(others, ", ") + ")"
+	}
+	if ev := hf.Median("HTTPMax", "cpu-us/event", "group", []record.KV{{Key: "batch", Value: "100"}, {Key: "conns", Value: "16"}}); !math.IsNaN(ev) {
+		line += fmt.Sprintf(", against %s µs per event in 100-event requests: most of a single event's cost is the request's, not the event's", rg.Sig(ev))
+	}
+	share := func(part string) float64 {
+		return hf.Median("HTTPProfile", shareUnit(part), "group", single)
+	}
+	if h := share("http"); !math.IsNaN(h) {
+		line += fmt.Sprintf(". A CPU profile of that load puts %s of it in net/http (reading requests, writing answers), %s in the store (insert and group commit, the fsync included), %s in the handler, %s in the uploader, %s in GC and %s in the Go scheduler",
+			rg.Percent(h), rg.Percent(share("store")), rg.Percent(share("handler")), rg.Percent(share("uploader")), rg.Percent(share("gc")), rg.Percent(share("runtime")))
+	}
+	return []string{line + "."}
 }

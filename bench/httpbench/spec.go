@@ -13,11 +13,14 @@ var Spec = &bench.Spec{
 	Collector: true,
 	New: func(p bench.Profile, env bench.Env) *bench.Experiment {
 		c := Config{
-			Binary:     env.Collector,
-			DBDir:      env.Scratch,
-			Modes:      store.Modes,
-			Conns:      16,
-			Batches:    []int{1, 100},
+			Binary: env.Collector,
+			DBDir:  env.Scratch,
+			Modes:  store.Modes,
+			// 16 connections wait on their group's fsync; at 64 and 256 the
+			// collector's CPU per request is the ceiling (issue 16).
+			Loads:      []Load{{Conns: 16, Batch: 1}, {Conns: 16, Batch: 100}, {Conns: 64, Batch: 1}, {Conns: 256, Batch: 1}},
+			Profile:    Load{Conns: 64, Batch: 1},
+			ProfileDur: 3 * time.Second,
 			Rates:      []int{500, 1000, 2000, 4000, 8000, 16000},
 			MaxWorkers: 512,
 			Warm:       200 * time.Millisecond,
@@ -28,6 +31,7 @@ var Spec = &bench.Spec{
 		if p.IsQuick() {
 			c.Rates = []int{1000, 4000, 16000}
 			c.Warm, c.Dur = 100*time.Millisecond, 400*time.Millisecond
+			c.ProfileDur = time.Second
 		}
 		return c.Experiment()
 	},

@@ -76,7 +76,8 @@ func ByKey(key string) Rows {
 	}
 }
 
-// render writes the table of results r; "" when there are none.
+// render writes the table of results r; "" when there are none, or no row
+// has what the table needs (results from before it was measured).
 func (t *Table) render(r *Results) string {
 	if r == nil {
 		return ""
@@ -99,6 +100,9 @@ func (t *Table) render(r *Results) string {
 			cells[i] = c.Cell(row)
 		}
 		md.add(cells...)
+	}
+	if len(md.rows) == 0 {
+		return ""
 	}
 	return md.String()
 }

@@ -110,7 +110,7 @@ func (cfg Config) Experiment() *bench.Experiment {
 	mnt := filepath.Join(m.dir, "mnt")
 	inner := []*bench.Experiment{
 		storebench.Throughput{DBDir: mnt, Modes: cfg.Modes, Producers: []int{cfg.Producers}, Indexed: []bool{false}, Warm: cfg.Warm, Dur: cfg.Dur}.Experiment(),
-		httpbench.Config{Binary: cfg.Binary, DBDir: mnt, Modes: cfg.Modes, Conns: cfg.Conns, Batches: []int{1},
+		httpbench.Config{Binary: cfg.Binary, DBDir: mnt, Modes: cfg.Modes, Loads: []httpbench.Load{{Conns: cfg.Conns, Batch: 1}},
 			Warm: cfg.HTTPWarm, Dur: cfg.HTTPDur, Timeout: 10 * time.Second, MaxBacklog: 0}.Experiment(),
 	}
 	if cfg.Peer != "" && len(cfg.PeerClasses) > 0 {

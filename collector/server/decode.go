@@ -75,24 +75,31 @@ func tooLarge(index int, field, format string, args ...any) error {
 // ignored, but must be valid too. FuzzDecodeAgainstReference holds this
 // decoder to such a reader.
 func decodeEvents(body []byte, lim Limits, nowMS int64) ([]collector.Event, error) {
+	var d decoder
+	return d.events(nil, body, lim, nowMS)
+}
+
+// events is decodeEvents on a reused decoder, appending to dst[:0]. The
+// events' payloads are views into body: they are good while body is.
+func (d *decoder) events(dst []collector.Event, body []byte, lim Limits, nowMS int64) ([]collector.Event, error) {
 	if !utf8.Valid(body) {
 		// encoding/json would silently replace bad bytes with U+FFFD; a
 		// buffer that promises verbatim payloads refuses them instead.
 		return nil, invalid(-1, "", "body is not valid UTF-8")
 	}
-	d := &decoder{b: body}
+	d.reset(body)
 	d.ws()
 	if d.i == len(d.b) {
 		return nil, invalid(-1, "", "empty body: want a JSON event object or array of events")
 	}
-	var events []collector.Event
+	events := dst[:0]
 	switch d.b[d.i] {
 	case '{':
 		e, err := d.event(-1, 1, lim, nowMS)
 		if err != nil {
 			return nil, err
 		}
-		events = []collector.Event{e}
+		events = append(events, e)
 	case '[':
 		d.i++
 		d.ws()
@@ -140,66 +147,80 @@ func decodeEvents(body []byte, lim Limits, nowMS int64) ([]collector.Event, erro
 	return events, nil
 }
 
+// eventFields is what an event object's members have said so far.
+type eventFields struct {
+	i              int // event index, -1 for a lone object
+	deviceID, kind string
+	ts             int64
+	payload        []byte
+	fieldErr       error // a wrong type: reported once the JSON is known good
+}
+
 // event reads the event object at d.i (event index i, -1 for a lone object;
 // depth is its nesting depth) and validates it.
 func (d *decoder) event(i, depth int, lim Limits, nowMS int64) (collector.Event, error) {
-	var (
-		deviceID, kind string
-		ts             int64
-		payload        []byte
-		fieldErr       error // a wrong type: reported once the JSON is known good
-	)
-	str := func(field string) (string, error) {
-		switch d.peek() {
-		case '"':
-			return d.string(true)
-		case 'n':
-			return "", d.literal("null")
+	f := eventFields{i: i}
+	if err := d.object(depth, &f); err != nil {
+		return collector.Event{}, d.malformed(i, err)
+	}
+	if f.fieldErr != nil {
+		return collector.Event{}, f.fieldErr
+	}
+	return validate(i, f.deviceID, f.kind, f.ts, f.payload, lim, nowMS)
+}
+
+// member reads the value of the event member name at d.i (depth: the
+// event object's).
+func (d *decoder) member(f *eventFields, name []byte, depth int) error {
+	var err error
+	switch string(name) {
+	case "device_id":
+		f.deviceID, err = d.text(f, "device_id", depth)
+	case "kind":
+		f.kind, err = d.text(f, "kind", depth)
+	case "ts":
+		switch c := d.peek(); {
+		case c == 'n':
+			f.ts, err = 0, d.literal("null")
+		case c == '-' || (c >= '0' && c <= '9'):
+			f.ts, err = d.integer(f.i, &f.fieldErr)
+		default:
+			if err = d.value(depth + 1); err == nil && f.fieldErr == nil {
+				f.fieldErr = invalid(f.i, "ts", "want an integer, got %s", kindOf(c))
+			}
 		}
-		c := d.peek()
+	case "payload":
+		start := d.i
+		if err = d.value(depth + 1); err == nil {
+			f.payload = d.b[start:d.i]
+		}
+	default:
+		err = d.value(depth + 1)
+	}
+	return err
+}
+
+// text reads a string field's value; null reads as "" (and so fails as
+// missing); another type is recorded in f.fieldErr once the JSON is known good.
+func (d *decoder) text(f *eventFields, field string, depth int) (string, error) {
+	switch c := d.peek(); c {
+	case '"':
+		b, err := d.str(true)
+		if err != nil {
+			return "", err
+		}
+		return d.intern(b), nil
+	case 'n':
+		return "", d.literal("null")
+	default:
 		if err := d.value(depth + 1); err != nil {
 			return "", err
 		}
-		if fieldErr == nil {
-			fieldErr = invalid(i, field, "want a string, got %s", kindOf(c))
+		if f.fieldErr == nil {
+			f.fieldErr = invalid(f.i, field, "want a string, got %s", kindOf(c))
 		}
 		return "", nil
 	}
-	err := d.object(depth, func(name string) error {
-		var err error
-		switch name {
-		case "device_id":
-			deviceID, err = str("device_id")
-		case "kind":
-			kind, err = str("kind")
-		case "ts":
-			switch c := d.peek(); {
-			case c == 'n':
-				ts, err = 0, d.literal("null")
-			case c == '-' || (c >= '0' && c <= '9'):
-				ts, err = d.integer(i, &fieldErr)
-			default:
-				if err = d.value(depth + 1); err == nil && fieldErr == nil {
-					fieldErr = invalid(i, "ts", "want an integer, got %s", kindOf(c))
-				}
-			}
-		case "payload":
-			start := d.i
-			if err = d.value(depth + 1); err == nil {
-				payload = d.b[start:d.i]
-			}
-		default:
-			err = d.value(depth + 1)
-		}
-		return err
-	})
-	if err != nil {
-		return collector.Event{}, d.malformed(i, err)
-	}
-	if fieldErr != nil {
-		return collector.Event{}, fieldErr
-	}
-	return validate(i, deviceID, kind, ts, payload, lim, nowMS)
 }
 
 // validate checks a decoded event against the limits and stamps it.

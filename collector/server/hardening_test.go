@@ -101,14 +101,15 @@ func TestInFlightBound(t *testing.T) {
 		code, _ := f.post(`{"device_id":"held","kind":"k"}`)
 		held <- code
 	}()
-	// The held request has the slot once it meets the lock: before that,
-	// the probe below could take the slot itself and wait out the retries.
-	for end := time.Now().Add(10 * time.Second); f.store.Stats().Conflicts == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatal("the held request never met the lock")
-		}
-	}
+	// Only once the held request is in the store (it has met the lock) is
+	// the slot surely its: sent earlier, the next request could take it.
 	deadline := time.Now().Add(5 * time.Second)
+	for f.store.Stats().Conflicts == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the held request never reached the locked store")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for {
 		code, _, body := f.do("POST", "/events", "application/json", `{"device_id":"d","kind":"k"}`)
 		if code == 503 && strings.Contains(body, "in flight") {

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -15,9 +17,50 @@ import (
 // other value is checked and skipped, and a payload is kept as the bytes it
 // was sent as. Strict means I-JSON (RFC 7493): no duplicate member names,
 // no escaped lone surrogates, exact grammar. The body is known to be UTF-8.
+//
+// A decoder is reused from one request to the next (see scratch.go), so
+// what it needs per request lives in it: the member names of the objects
+// being read, and the strings it has already made (device ids and kinds
+// repeat from one request to the next).
 type decoder struct {
 	b []byte
 	i int
+
+	// names holds the member names of the objects being read, innermost
+	// object last: views into b, or copies where a name had escapes.
+	names [][]byte
+	// strs interns short string values: a producer sends the same device
+	// id and kinds over and over.
+	strs map[string]string
+}
+
+// reset points d at a new body.
+func (d *decoder) reset(b []byte) {
+	d.b, d.i = b, 0
+	clear(d.names) // drop the views into the last body
+	d.names = d.names[:0]
+}
+
+// maxInterned bounds d.strs: past it the cache starts again. It is small
+// on purpose: a map of up to 8 entries is one group, cheap to probe and to
+// keep in cache, where a large one per pooled decoder cost more in cache
+// misses than the strings it saved (seen in a CPU profile).
+const maxInterned = 8
+
+// intern returns b as a string, made once per distinct value while it is
+// among the last few seen.
+func (d *decoder) intern(b []byte) string {
+	if s, ok := d.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(b) <= maxKindBytes {
+		if d.strs == nil || len(d.strs) >= maxInterned {
+			d.strs = make(map[string]string)
+		}
+		d.strs[s] = s
+	}
+	return s
 }
 
 // maxDepth bounds nesting, as encoding/json (v1 and v2) do.
@@ -95,7 +138,7 @@ func kindOf(c byte) string {
 func (d *decoder) value(depth int) error {
 	switch c := d.peek(); {
 	case c == '{':
-		return d.object(depth, func(string) error { return d.value(depth + 1) })
+		return d.object(depth, nil)
 	case c == '[':
 		if depth > maxDepth {
 			return fmt.Errorf("nested over %d deep", maxDepth)
@@ -123,7 +166,7 @@ func (d *decoder) value(depth int) error {
 			return d.unexpected("after array element")
 		}
 	case c == '"':
-		_, err := d.string(false)
+		_, err := d.str(false)
 		return err
 	case c == 't':
 		return d.literal("true")
@@ -137,10 +180,11 @@ func (d *decoder) value(depth int) error {
 	return d.unexpected("looking for beginning of value")
 }
 
-// object reads the object at d.i, calling member with d.i at each member's
-// value, which member must read. Names are compared after unescaping, so
+// object reads the object at d.i; depth is its nesting depth. With ev, the
+// members are an event's (ev.member reads each value); without, every value
+// is checked and skipped. Names are compared after unescaping, so
 // {"a":1,"\u0061":2} is a duplicate, as any strict reader finds.
-func (d *decoder) object(depth int, member func(name string) error) error {
+func (d *decoder) object(depth int, ev *eventFields) error {
 	if depth > maxDepth {
 		return fmt.Errorf("nested over %d deep", maxDepth)
 	}
@@ -150,28 +194,31 @@ func (d *decoder) object(depth int, member func(name string) error) error {
 		d.i++
 		return nil
 	}
-	var seen []string
-	var seenSet map[string]struct{}
+	// This object's names are d.names[base:] until it has more than a few;
+	// then a set. Nested objects push theirs after and pop them on return.
+	base := len(d.names)
+	defer func() { clear(d.names[base:]); d.names = d.names[:base] }()
+	var set map[string]struct{}
 	for {
 		if d.peek() != '"' {
 			return d.unexpected("looking for beginning of object key string")
 		}
-		name, err := d.string(true)
+		name, err := d.str(true)
 		if err != nil {
 			return err
 		}
 		dup := false
-		if seenSet != nil {
-			_, dup = seenSet[name]
-			seenSet[name] = struct{}{}
+		if set != nil {
+			_, dup = set[string(name)]
+			set[string(name)] = struct{}{}
 		} else {
-			for _, s := range seen {
-				dup = dup || s == name
+			for _, s := range d.names[base:] {
+				dup = dup || bytes.Equal(s, name)
 			}
-			if seen = append(seen, name); len(seen) > 16 {
-				seenSet = make(map[string]struct{}, 2*len(seen))
-				for _, s := range seen {
-					seenSet[s] = struct{}{}
+			if d.names = append(d.names, name); len(d.names)-base > 16 {
+				set = make(map[string]struct{}, 2*(len(d.names)-base))
+				for _, s := range d.names[base:] {
+					set[string(s)] = struct{}{}
 				}
 			}
 		}
@@ -184,7 +231,12 @@ func (d *decoder) object(depth int, member func(name string) error) error {
 		}
 		d.i++
 		d.ws()
-		if err := member(name); err != nil {
+		if ev != nil {
+			err = d.member(ev, name, depth)
+		} else {
+			err = d.value(depth + 1)
+		}
+		if err != nil {
 			return err
 		}
 		d.ws()
@@ -201,29 +253,28 @@ func (d *decoder) object(depth int, member func(name string) error) error {
 	}
 }
 
-// string reads the string at d.i; with decode it returns its value.
-func (d *decoder) string(decode bool) (string, error) {
+// str reads the string at d.i. With keep it returns the value: a view into
+// the body when the string has no escape (the common case, no copy), else
+// a new slice with the escapes undone. Without, it only checks the string.
+func (d *decoder) str(keep bool) ([]byte, error) {
 	d.i++ // '"'
 	start := d.i
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		if c == '"' {
 			d.i++
-			if !decode {
-				return "", nil
-			}
-			return string(d.b[start : d.i-1]), nil
+			return d.b[start : d.i-1], nil
 		}
 		if c == '\\' {
 			break
 		}
 		if c < 0x20 {
-			return "", d.unexpected("in string literal")
+			return nil, d.unexpected("in string literal")
 		}
 		d.i++
 	}
 	var buf []byte
-	if decode {
+	if keep {
 		buf = append(buf, d.b[start:d.i]...)
 	}
 	for d.i < len(d.b) {
@@ -231,56 +282,67 @@ func (d *decoder) string(decode bool) (string, error) {
 		switch {
 		case c == '"':
 			d.i++
-			return string(buf), nil
+			return buf, nil
 		case c < 0x20:
-			return "", d.unexpected("in string literal")
+			return nil, d.unexpected("in string literal")
 		case c != '\\':
-			buf = append(buf, c)
+			if keep {
+				buf = append(buf, c)
+			}
 			d.i++
 			continue
 		}
 		d.i++ // '\\'
 		switch e := d.peek(); e {
 		case '"', '\\', '/':
-			buf = append(buf, e)
+			buf = appendIf(keep, buf, e)
 		case 'b':
-			buf = append(buf, '\b')
+			buf = appendIf(keep, buf, '\b')
 		case 'f':
-			buf = append(buf, '\f')
+			buf = appendIf(keep, buf, '\f')
 		case 'n':
-			buf = append(buf, '\n')
+			buf = appendIf(keep, buf, '\n')
 		case 'r':
-			buf = append(buf, '\r')
+			buf = appendIf(keep, buf, '\r')
 		case 't':
-			buf = append(buf, '\t')
+			buf = appendIf(keep, buf, '\t')
 		case 'u':
 			r, err := d.hex4()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if utf16.IsSurrogate(r) {
 				// Only a high surrogate escape followed at once by a low one
 				// is a character; alone, either is refused, not replaced.
 				if r >= 0xdc00 || d.i+1 >= len(d.b) || d.b[d.i+1] != '\\' || d.i+2 >= len(d.b) || d.b[d.i+2] != 'u' {
-					return "", fmt.Errorf("lone surrogate escape \\u%04x in string", r)
+					return nil, fmt.Errorf("lone surrogate escape \\u%04x in string", r)
 				}
 				d.i += 2
 				r2, err := d.hex4()
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 				if r2 < 0xdc00 || r2 > 0xdfff {
-					return "", fmt.Errorf("lone surrogate escape \\u%04x in string", r)
+					return nil, fmt.Errorf("lone surrogate escape \\u%04x in string", r)
 				}
 				r = utf16.DecodeRune(r, r2)
 			}
-			buf = utf8.AppendRune(buf, r)
+			if keep {
+				buf = utf8.AppendRune(buf, r)
+			}
 		default:
-			return "", d.unexpected("in string escape code")
+			return nil, d.unexpected("in string escape code")
 		}
 		d.i++
 	}
-	return "", errEOF
+	return nil, errEOF
+}
+
+func appendIf(keep bool, buf []byte, c byte) []byte {
+	if keep {
+		return append(buf, c)
+	}
+	return buf
 }
 
 // hex4 reads the four hex digits after the 'u' at d.i, leaving d.i on the last.
@@ -359,10 +421,37 @@ func (d *decoder) integer(i int, fieldErr *error) (int64, error) {
 	if err := d.number(); err != nil {
 		return 0, err
 	}
-	lit := string(d.b[start:d.i])
-	n, err := strconv.ParseInt(lit, 10, 64)
-	if err != nil && *fieldErr == nil {
-		*fieldErr = invalid(i, "ts", "want an integer of unix milliseconds, got %s", lit)
+	n, ok := parseInt64(d.b[start:d.i])
+	if !ok && *fieldErr == nil {
+		*fieldErr = invalid(i, "ts", "want an integer of unix milliseconds, got %s", d.b[start:d.i])
 	}
 	return n, nil
+}
+
+// parseInt64 reads a JSON number literal as strconv.ParseInt(lit, 10, 64)
+// does (an optional '-', decimal digits, in range), without making a string.
+func parseInt64(lit []byte) (int64, bool) {
+	neg := len(lit) > 0 && lit[0] == '-'
+	digits := lit
+	if neg {
+		digits = lit[1:]
+	}
+	// 19 digits hold any int64 and cannot overflow a uint64.
+	if len(digits) == 0 || len(digits) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && n <= 1<<63:
+		return int64(-n), true // -(1<<63) wraps to MinInt64, as it should
+	case !neg && n <= math.MaxInt64:
+		return int64(n), true
+	}
+	return 0, false
 }

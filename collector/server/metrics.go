@@ -1,7 +1,12 @@
 package server
 
 import (
+	"maps"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -92,9 +97,118 @@ func b2f(b bool) float64 {
 	return 0
 }
 
+// instrument observes each request's latency in
+// collector_http_request_duration_seconds{route,method,code}, with the
+// label values promhttp.InstrumentHandlerDuration gives (method lower case
+// or "unknown", code "200" when none was written). It binds each (method,
+// code) pair's observer once, instead of building labels and looking the
+// series up on every request.
 func (m *metrics) instrument(route string, h http.Handler) http.Handler {
-	return promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(prometheus.Labels{"route": route}), h)
+	o := &observers{vec: m.duration.MustCurryWith(prometheus.Labels{"route": route})}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := statusWriter{ResponseWriter: w}
+		h.ServeHTTP(&sw, r)
+		o.get(r.Method, sw.code).Observe(time.Since(start).Seconds())
+	})
 }
+
+// observers are one route's latency observers, one per (method, code) met
+// so far, bound on first use. The map is copied on write: reads take no lock.
+type observers struct {
+	vec  prometheus.ObserverVec
+	mu   sync.Mutex
+	seen atomic.Pointer[map[observerKey]prometheus.Observer]
+}
+
+type observerKey struct {
+	method string // as labelled
+	code   int
+}
+
+func (o *observers) get(method string, code int) prometheus.Observer {
+	k := observerKey{methodLabel(method), code}
+	if seen := o.seen.Load(); seen != nil {
+		if obs, ok := (*seen)[k]; ok {
+			return obs
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	next := map[observerKey]prometheus.Observer{}
+	if seen := o.seen.Load(); seen != nil {
+		maps.Copy(next, *seen)
+	}
+	obs, ok := next[k]
+	if !ok {
+		obs = o.vec.With(prometheus.Labels{"method": k.method, "code": codeLabel(code)})
+		next[k] = obs
+		o.seen.Store(&next)
+	}
+	return obs
+}
+
+// methodLabel is promhttp's method label: the standard methods in lower
+// case, anything else "unknown" (so a client cannot mint series).
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "get":
+		return "get"
+	case "PUT", "put":
+		return "put"
+	case "HEAD", "head":
+		return "head"
+	case "POST", "post":
+		return "post"
+	case "DELETE", "delete":
+		return "delete"
+	case "CONNECT", "connect":
+		return "connect"
+	case "OPTIONS", "options":
+		return "options"
+	case "NOTIFY", "notify":
+		return "notify"
+	case "TRACE", "trace":
+		return "trace"
+	case "PATCH", "patch":
+		return "patch"
+	}
+	return "unknown"
+}
+
+// codeLabel is promhttp's code label: 200 when no status was written.
+func codeLabel(code int) string {
+	switch {
+	case code == 0:
+		return "200"
+	case code >= 100 && code <= 599:
+		return strconv.Itoa(code)
+	}
+	return "unknown"
+}
+
+// statusWriter remembers the status a handler answered with. Unwrap lets
+// http.ResponseController reach the connection (read deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

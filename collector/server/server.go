@@ -199,7 +199,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, fmt.Errorf("%w: %d events waiting for upload (cap %d)", collector.ErrBacklogFull, n, max), s.cfg.RetryAfter)
 		return
 	}
-	body, err := s.readBody(w, r, gzipped)
+	sc := getScratch()
+	defer putScratch(sc) // after the store has answered: the events are views into sc.body
+	body, err := s.readBody(w, r, gzipped, sc)
 	if err != nil {
 		writeError(w, s.log, err, s.cfg.RetryAfter)
 		return
@@ -213,24 +215,32 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, fmt.Errorf("%w: %d requests in flight", errOverloaded, s.cfg.MaxInFlight), s.cfg.RetryAfter)
 		return
 	}
-	events, err := decodeEvents(body, s.cfg.Limits, time.Now().UnixMilli())
+	sc.events, err = sc.dec.events(sc.events, body, s.cfg.Limits, time.Now().UnixMilli())
 	if err != nil {
 		writeError(w, s.log, err, s.cfg.RetryAfter)
 		return
 	}
-	ids, err := s.store.Insert(r.Context(), events)
+	ids, err := s.store.Insert(r.Context(), sc.events)
 	if err != nil {
 		writeError(w, s.log, err, s.cfg.RetryAfter)
 		return
 	}
-	writeJSON(w, http.StatusOK, acceptedResponse{Accepted: len(ids), IDs: ids})
+	sc.out = appendAccepted(sc.out[:0], ids)
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(sc.out)
 }
+
+// jsonContentType is the Content-Type header value of every answer, shared:
+// net/http only reads it (Header.Set would make a slice per request).
+var jsonContentType = []string{"application/json"}
 
 // checkEncoding accepts a JSON body in UTF-8 (the only charset JSON has,
 // RFC 8259), plain or gzip-compressed, and refuses anything else with 415
 // rather than misread it. It reports whether the body is gzipped.
 func checkEncoding(h http.Header) (gzipped bool, err error) {
-	if ct := h.Get("Content-Type"); ct != "" {
+	// The usual value is taken as it stands; anything else is parsed.
+	if ct := h.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
 			return false, fmt.Errorf("%w: Content-Type %q (want application/json)", errMediaType, clip(ct, 64))
@@ -251,13 +261,15 @@ func checkEncoding(h http.Header) (gzipped bool, err error) {
 	}
 }
 
-// readBody reads the request body, at most MaxBodyBytes of it (after gzip
-// decoding, when gzipped: a small bomb is refused as soon as it decodes past
-// the limit), at the minimum body rate.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool) ([]byte, error) {
+// readBody reads the request body into sc.body, at most MaxBodyBytes of it
+// (after gzip decoding, when gzipped: a small bomb is refused as soon as it
+// decodes past the limit), at the minimum body rate.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool, sc *scratch) ([]byte, error) {
 	max := s.cfg.MaxBodyBytes
-	var in io.Reader = &rateReader{r: http.MaxBytesReader(w, r.Body, max), rc: http.NewResponseController(w),
+	sc.rr = rateReader{r: http.MaxBytesReader(w, r.Body, max), w: w,
 		start: time.Now(), grace: s.cfg.Timeouts.BodyGrace, rate: s.cfg.Timeouts.MinBodyRate, limit: s.cfg.Timeouts.Read}
+	var in io.Reader = &sc.rr
+	buf := sc.body[:0]
 	if gzipped {
 		zr, err := gzip.NewReader(in)
 		if err != nil {
@@ -265,8 +277,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool) 
 		}
 		defer zr.Close()
 		in = io.LimitReader(zr, max+1)
+	} else if n := r.ContentLength; n >= 0 && n < maxPrealloc && int64(cap(buf)) <= n {
+		buf = make([]byte, 0, n+1) // +1: room to read the EOF
 	}
-	body, err := io.ReadAll(in)
+	body, err := readAll(in, buf)
+	sc.body = body[:0] // keep what it grew to for the next request
 	if err == nil && int64(len(body)) > max {
 		err = &http.MaxBytesError{Limit: max}
 	}
@@ -274,6 +289,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, gzipped bool) 
 		return nil, bodyError(err, max, map[bool]string{true: "gzip"}[gzipped])
 	}
 	return body, nil
+}
+
+// maxPrealloc bounds what readBody allocates for a body on the word of its
+// Content-Length: beyond it, the buffer grows only as bytes arrive, so a
+// client that declares a large body and trickles it costs no more memory
+// than it has sent (a slow-body flood must not be an allocation flood).
+const maxPrealloc = 4 << 10
+
+// readAll is io.ReadAll appending to buf.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func bodyError(err error, max int64, encoding string) error {
@@ -297,7 +335,7 @@ func bodyError(err error, max int64, encoding string) error {
 // passed, by moving the connection's read deadline with the bytes received.
 type rateReader struct {
 	r     io.Reader
-	rc    *http.ResponseController
+	w     http.ResponseWriter // its connection takes the deadlines
 	start time.Time
 	grace time.Duration
 	rate  int64
@@ -310,7 +348,7 @@ func (rr *rateReader) Read(p []byte) (int, error) {
 	deadline := rr.start.Add(min(allowed, rr.limit))
 	// An error here means the connection takes no deadlines (a test
 	// recorder); the server's read timeout still applies then.
-	_ = rr.rc.SetReadDeadline(deadline)
+	_ = http.NewResponseController(rr.w).SetReadDeadline(deadline)
 	n, err := rr.r.Read(p)
 	rr.n += int64(n)
 	if err != nil && time.Now().After(deadline) {

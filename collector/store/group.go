@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 
 	"edgecollector/collector"
 )
@@ -34,8 +36,14 @@ type job struct {
 
 	ids  []int64
 	err  error
-	done chan struct{}
+	done chan struct{} // one value once the committer is finished with the job
 }
+
+// finish tells the job's submitter that the committer is finished with it.
+func (j *job) finish() { j.done <- struct{}{} }
+
+// jobs recycles insert jobs, channel included: one per request otherwise.
+var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
 
 func newCommitter(s *Store, conn *sql.Conn) *committer {
 	c := &committer{
@@ -52,27 +60,40 @@ func newCommitter(s *Store, conn *sql.Conn) *committer {
 // submit queues j and waits until the committer has finished with it. Once
 // queued, a job always completes: its outcome decides what the producer is told.
 func (c *committer) submit(ctx context.Context, j *job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	j.ctx = ctx
-	j.done = make(chan struct{})
 	select {
-	case c.queue <- j:
-	case <-ctx.Done():
-		return ctx.Err()
+	case c.queue <- j: // the usual case, without making ctx's Done channel
+	default:
+		select {
+		case c.queue <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	<-j.done
 	return j.err
 }
 
 func (c *committer) do(ctx context.Context, fn func(*wtx) error) error {
-	return c.submit(ctx, &job{fn: fn})
+	return c.submit(ctx, &job{fn: fn, done: make(chan struct{}, 1)})
 }
 
 func (c *committer) insert(ctx context.Context, events []collector.Event, bytes int) ([]int64, error) {
-	j := &job{events: events, bytes: bytes}
-	if err := c.submit(ctx, j); err != nil {
+	j := jobs.Get().(*job)
+	j.events, j.bytes = events, bytes
+	err := c.submit(ctx, j)
+	ids := j.ids
+	// Whether or not it was queued, nobody holds j now: a queued job is
+	// finished before submit returns.
+	*j = job{done: j.done}
+	jobs.Put(j)
+	if err != nil {
 		return nil, err
 	}
-	return j.ids, nil
+	return ids, nil
 }
 
 // close is called with no submit in flight (Store.Close waits for them).
@@ -96,7 +117,7 @@ func (c *committer) run() {
 		}
 		if c.alone(j) {
 			j.err = c.s.retry(j.ctx, func() error { return c.s.runTx(j.ctx, c.conn, j.fn) })
-			close(j.done)
+			j.finish()
 			continue
 		}
 		c.commit(c.gather(j))
@@ -121,7 +142,7 @@ func (c *committer) gather(first *job) []*job {
 		case j := <-c.queue:
 			if j.ctx.Err() != nil { // the caller left before its turn: do nothing
 				j.err = j.ctx.Err()
-				close(j.done)
+				j.finish()
 				continue
 			}
 			if c.alone(j) || n+j.size() > limit || (cap > 0 && bytes+j.bytes > cap) {
@@ -138,9 +159,14 @@ func (c *committer) gather(first *job) []*job {
 }
 
 // commit writes batch in one transaction. A request that fails on its own
-// (over the cap, a constraint, a Write's own error) is rolled back to its
-// savepoint and fails alone; anything else fails the transaction, and so
-// every request in it.
+// (over the cap, a constraint, a Write's own error) fails alone; anything
+// else fails the transaction, and so every request in it.
+//
+// The first try inserts every request's events in as few statements as
+// possible, with statements whose failure undoes the whole transaction (so
+// SQLite keeps no statement journal, and no savepoint is needed). If a
+// request fails on its own there, the try is undone and the batch goes
+// again, request by request, each under a savepoint of its own.
 func (c *committer) commit(batch []*job) {
 	var inserts, writes []*job
 	for _, j := range batch {
@@ -153,27 +179,24 @@ func (c *committer) commit(batch []*job) {
 	// The batch is committed whatever happens to any one caller's context:
 	// its requests are already promised an answer.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := c.s.retry(ctx, func() error {
+	careful := false
+	try := func() error {
 		return c.s.runTx(ctx, c.conn, func(t *wtx) error {
 			for _, j := range batch {
 				j.ids, j.err = nil, nil
 			}
-			done := false
-			if len(inserts) > 1 {
-				var err error
-				if done, err = c.insertAll(ctx, t, inserts); err != nil {
+			if !careful {
+				if err := c.insertAll(ctx, t, inserts); err != nil {
 					return err
 				}
-			}
-			for _, j := range inserts {
-				if done {
-					break
-				}
-				if err := c.insertOne(ctx, t, j); err != nil {
-					if !c.s.requestLocal(err) {
-						return err
+			} else {
+				for _, j := range inserts {
+					if err := c.insertOne(ctx, t, j); err != nil {
+						if !c.s.requestLocal(err) {
+							return err
+						}
+						j.err = c.s.classify(err)
 					}
-					j.err = c.s.classify(err)
 				}
 			}
 			for _, j := range writes {
@@ -183,17 +206,23 @@ func (c *committer) commit(batch []*job) {
 			}
 			return nil
 		})
-	})
+	}
+	err := c.s.retry(ctx, try)
+	if errors.Is(err, errCareful) {
+		careful = true
+		err = c.s.retry(ctx, try)
+	}
 	if err == nil && len(inserts) > 0 {
 		c.s.stats.commits.Add(1)
-		var ids []int64
-		for _, j := range inserts {
-			if j.err == nil {
-				ids = append(ids, j.ids...)
+		// The last step before the acknowledgements (write.go, Store.unstore).
+		if ferr := c.s.checkFile(); ferr != nil {
+			var ids []int64
+			for _, j := range inserts {
+				if j.err == nil {
+					ids = append(ids, j.ids...)
+				}
 			}
-		}
-		do := func(ctx context.Context, fn func(*wtx) error) error { return c.s.runTx(ctx, c.conn, fn) }
-		if ferr := c.s.confirm(ctx, do, ids); ferr != nil {
+			c.s.unstore(ctx, func(ctx context.Context, fn func(*wtx) error) error { return c.s.runTx(ctx, c.conn, fn) }, ids)
 			for _, j := range inserts {
 				if j.err == nil {
 					j.ids, j.err = nil, ferr
@@ -205,8 +234,43 @@ func (c *committer) commit(batch []*job) {
 		if err != nil {
 			j.ids, j.err = nil, err
 		}
-		close(j.done)
+		j.finish()
 	}
+}
+
+// errCareful ends a group commit's first try when a request in it failed on
+// its own: the batch goes again, request by request.
+var errCareful = errors.New("a request failed on its own; going request by request")
+
+// insertAll is the first try: every request's events in as few statements
+// as possible, the statements that roll the transaction back if one fails.
+func (c *committer) insertAll(ctx context.Context, t *wtx, batch []*job) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	all := batch[0].events
+	bytes := batch[0].bytes
+	if len(batch) > 1 {
+		all = nil
+		for _, j := range batch {
+			all = append(all, j.events...)
+		}
+		bytes = 0
+		for _, j := range batch {
+			bytes += j.bytes
+		}
+	}
+	ids, err := t.insertEvents(ctx, all, bytes, &c.s.insertOrRollback)
+	if err != nil {
+		if c.s.requestLocal(err) {
+			return errCareful
+		}
+		return err
+	}
+	for _, j := range batch {
+		j.ids, ids = ids[:len(j.events):len(j.events)], ids[len(j.events):]
+	}
+	return nil
 }
 
 // writeOne runs one Write inside the group transaction, under a savepoint.
@@ -232,48 +296,13 @@ func (c *committer) writeOne(t *wtx, j *job) error {
 	return nil
 }
 
-// insertAll is the fast path: every request's events in as few statements
-// as possible. If one request fails on its own, the savepoint undoes them
-// all and insertAll reports not done, so the caller goes request by request.
-func (c *committer) insertAll(ctx context.Context, t *wtx, batch []*job) (done bool, err error) {
-	var all []collector.Event
-	bytes := 0
-	for _, j := range batch {
-		all = append(all, j.events...)
-		bytes += j.bytes
-	}
-	before := t.bytes
-	if _, err := t.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
-		return false, fmt.Errorf("savepoint: %w", err)
-	}
-	ids, err := t.insertEvents(ctx, all, bytes)
-	if err != nil {
-		if !c.s.requestLocal(err) {
-			return false, err
-		}
-		t.bytes = before
-		if _, err := t.ExecContext(ctx, `ROLLBACK TO batch`); err != nil {
-			return false, fmt.Errorf("rollback to savepoint: %w", err)
-		}
-	}
-	if _, err := t.ExecContext(ctx, `RELEASE batch`); err != nil {
-		return false, fmt.Errorf("release savepoint: %w", err)
-	}
-	if err != nil {
-		return false, nil
-	}
-	for _, j := range batch {
-		j.ids, ids = ids[:len(j.events):len(j.events)], ids[len(j.events):]
-	}
-	return true, nil
-}
-
-// insertOne inserts one request's events inside the group transaction. A
-// single event needs no savepoint: a failed statement leaves nothing behind.
+// insertOne inserts one request's events inside the group transaction, with
+// the statements whose failure undoes only themselves. A single event needs
+// no savepoint: a failed statement leaves nothing behind.
 func (c *committer) insertOne(ctx context.Context, t *wtx, j *job) error {
 	before := t.bytes
 	if len(j.events) == 1 {
-		ids, err := t.insertEvents(ctx, j.events, j.bytes)
+		ids, err := t.insertEvents(ctx, j.events, j.bytes, &c.s.insert)
 		if err != nil {
 			t.bytes = before
 			return err
@@ -284,7 +313,7 @@ func (c *committer) insertOne(ctx context.Context, t *wtx, j *job) error {
 	if _, err := t.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	ids, err := t.insertEvents(ctx, j.events, j.bytes)
+	ids, err := t.insertEvents(ctx, j.events, j.bytes, &c.s.insert)
 	if err != nil {
 		t.bytes = before
 		if _, rerr := t.ExecContext(ctx, `ROLLBACK TO request`); rerr != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -30,8 +29,8 @@ type fileIdentity struct {
 	// paths: the -db path as given (what a restart opens), and the WAL and
 	// shared-memory index beside the file it resolves to (SQLite follows a
 	// symlink and puts them beside the target).
-	paths [3]string
-	infos [3]os.FileInfo
+	paths [3]statPath
+	ids   [3]fileID
 }
 
 func recordIdentity(path string) (fileIdentity, error) {
@@ -39,24 +38,27 @@ func recordIdentity(path string) (fileIdentity, error) {
 	if err != nil {
 		return fileIdentity{}, fmt.Errorf("resolve %s: %w", path, err)
 	}
-	id := fileIdentity{paths: [3]string{path, real + "-wal", real + "-shm"}}
-	for i, p := range id.paths {
-		if id.infos[i], err = os.Stat(p); err != nil {
-			return fileIdentity{}, fmt.Errorf("identity of the buffer: %w", err)
+	var id fileIdentity
+	for i, p := range []string{path, real + "-wal", real + "-shm"} {
+		id.paths[i] = newStatPath(p)
+		if id.ids[i], err = id.paths[i].stat(); err != nil {
+			return fileIdentity{}, fmt.Errorf("identity of the buffer: %s: %w", p, err)
 		}
 	}
 	return id, nil
 }
 
-// changed says which path no longer names the file it named at open, or "".
+// changed says which path no longer names the file it named at open, or
+// "". It allocates nothing while they do (fileid_*.go): it runs before
+// every acknowledged commit.
 func (id *fileIdentity) changed() string {
-	for i, p := range id.paths {
-		fi, err := os.Stat(p)
+	for i := range id.paths {
+		now, err := id.paths[i].stat()
 		switch {
 		case err != nil:
-			return fmt.Sprintf("%s: %v", p, err)
-		case !os.SameFile(fi, id.infos[i]):
-			return fmt.Sprintf("%s names another file than the one open (replaced)", p)
+			return fmt.Sprintf("%s: %v", id.paths[i].name, err)
+		case !now.equal(id.ids[i]):
+			return fmt.Sprintf("%s names another file than the one open (replaced)", id.paths[i].name)
 		}
 	}
 	return ""

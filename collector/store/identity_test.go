@@ -212,6 +212,7 @@ func TestKeeperNoticesReplacementWhileIdle(t *testing.T) {
 // (three stat calls), to set against the commit's fsync.
 func BenchmarkCheckFile(b *testing.B) {
 	s := storetest.MustOpen(b, store.Options{})
+	b.ReportAllocs()
 	for b.Loop() {
 		if err := store.CheckFile(s); err != nil {
 			b.Fatal(err)

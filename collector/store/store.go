@@ -153,8 +153,12 @@ type Store struct {
 	wal    walState // the WAL's bound (wal.go)
 	keeper *keeper  // watches both (keeper.go)
 
-	// insertStmts[i] inserts insertRows[i] events in one statement.
-	insertStmts [len(insertRows)]*sql.Stmt
+	// insert[i] inserts insertRows[i] events in one statement; a failure
+	// undoes that statement only. insertOrRollback[i] is the same insert
+	// whose failure undoes the whole transaction, which spares SQLite the
+	// statement journal: for transactions that fail as a whole anyway, and
+	// the group commit's first try (group.go).
+	insert, insertOrRollback insertStmts
 
 	// closeMu makes Close wait for writes in flight: writers hold it shared.
 	closeMu sync.RWMutex
@@ -295,11 +299,13 @@ func (s *Store) init(ctx context.Context) error {
 	}
 
 	for i, rows := range insertRows {
-		stmt, err := s.db.PrepareContext(ctx, insertSQL(rows))
-		if err != nil {
+		var err error
+		if s.insert[i], err = s.db.PrepareContext(ctx, insertSQL(rows, "")); err != nil {
 			return fmt.Errorf("prepare insert: %w", err)
 		}
-		s.insertStmts[i] = stmt
+		if s.insertOrRollback[i], err = s.db.PrepareContext(ctx, insertSQL(rows, "OR ROLLBACK ")); err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
 	}
 	switch s.opts.Mode {
 	case Concurrent:
@@ -372,7 +378,10 @@ func (s *Store) Close() error {
 	if cerr := s.closeKeeper(); cerr != nil && err == nil {
 		err = cerr
 	}
-	for _, stmt := range s.insertStmts {
+	for _, stmt := range append(s.insert[:], s.insertOrRollback[:]...) {
+		if stmt == nil {
+			continue
+		}
 		if cerr := stmt.Close(); cerr != nil && err == nil {
 			err = cerr
 		}

@@ -62,13 +62,18 @@ func (t *wtx) charge(n int) error {
 // multi-row statements (see insertRows): far fewer statement executions for
 // a batch. Within one statement on the write lock, an AUTOINCREMENT table
 // hands out consecutive ids, so a statement's last insert id gives all of them.
-func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes int) ([]int64, error) {
+//
+// stmts is the statement set: t.s.insert (a failed statement leaves the
+// transaction as it was) or t.s.insertOrRollback (a failed statement ends
+// the transaction; no statement journal is kept for it).
+func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes int, stmts *insertStmts) ([]int64, error) {
 	if err := t.charge(bytes); err != nil {
 		return nil, err
 	}
 	ids := make([]int64, 0, len(events))
 	args := make([]any, 0, 5*min(len(events), insertRows[0]))
-	received := time.Now().UnixMilli() // the collector's clock, beside the producer's ts
+	// The collector's clock, beside the producer's ts; boxed once, not per row.
+	var received any = time.Now().UnixMilli()
 	for rest := events; len(rest) > 0; {
 		i := 0
 		for insertRows[i] > len(rest) {
@@ -83,7 +88,7 @@ func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes 
 			}
 			args = append(args, e.DeviceID, e.Kind, payload, e.TS, received)
 		}
-		res, err := t.StmtContext(ctx, t.s.insertStmts[i]).ExecContext(ctx, args...)
+		res, err := t.StmtContext(ctx, stmts[i]).ExecContext(ctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("insert events %d-%d: %w", len(ids), len(ids)+n-1, err)
 		}
@@ -100,12 +105,19 @@ func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes 
 }
 
 // insertRows are the row counts of the prepared insert statements, largest
-// first; any count of events is a sum of them.
-var insertRows = [...]int{64, 8, 1}
+// first, each half the one before: any count of events under 128 is at
+// most 7 statements (31 events: 16+8+4+2+1).
+var insertRows = [...]int{64, 32, 16, 8, 4, 2, 1}
 
-func insertSQL(rows int) string {
+// insertStmts holds a prepared insert per entry of insertRows.
+type insertStmts [len(insertRows)]*sql.Stmt
+
+// insertSQL is the insert of rows events; conflict is "" (a constraint
+// failure undoes the statement: SQLite keeps a statement journal for that)
+// or "OR ROLLBACK " (it undoes the whole transaction: no statement journal).
+func insertSQL(rows int, conflict string) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (device_id, kind, payload_json, ts, received_at) VALUES `)
+	b.WriteString(`INSERT ` + conflict + `INTO events (device_id, kind, payload_json, ts, received_at) VALUES `)
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteString(", ")

@@ -161,7 +161,7 @@ func (s *Store) walBytes() int64 {
 	if id == nil {
 		return 0
 	}
-	fi, err := os.Stat(id.paths[1])
+	fi, err := os.Stat(id.paths[1].name)
 	if err != nil {
 		return 0
 	}

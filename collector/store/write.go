@@ -73,36 +73,34 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event, bytes int) ([]int64, error) {
 	var ids []int64
 	err := w.do(ctx, func(t *wtx) (err error) {
-		ids, err = t.insertEvents(t.ctx, events, bytes)
+		// The request is the transaction: a failure undoes all of it.
+		ids, err = t.insertEvents(t.ctx, events, bytes, &s.insertOrRollback)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.stats.commits.Add(1)
-	if err := s.confirm(ctx, w.do, ids); err != nil {
-		return nil, err
+	// The last step before the acknowledgement: the path must still name
+	// the file committed to (identity.go).
+	if ferr := s.checkFile(); ferr != nil {
+		s.unstore(ctx, w.do, ids)
+		return nil, ferr
 	}
 	return ids, nil
 }
 
-// confirm is the last step before a commit of events is acknowledged: the
-// path must still name the file committed to (identity.go). When it does
-// not, the rows are deleted again from that file, which the uploader still
-// ships from, so the refusal stores nothing, and the error is returned.
-func (s *Store) confirm(ctx context.Context, do func(context.Context, func(*wtx) error) error, ids []int64) error {
-	ferr := s.checkFile()
-	if ferr == nil {
-		return nil
+// unstore deletes again the events ids, just committed to a file the path
+// no longer names, which the uploader still ships from: their request is
+// refused, so it must store nothing.
+func (s *Store) unstore(ctx context.Context, do func(context.Context, func(*wtx) error) error, ids []int64) {
+	if err := do(ctx, func(t *wtx) error { return deleteEvents(t, ids) }); err != nil {
+		s.log.Error("refused events stay in the replaced buffer", "events", len(ids), "err", err)
 	}
-	if err := do(ctx, func(t *wtx) error { return unstore(t, ids) }); err != nil {
-		s.log.Error("refused events stay in the replaced buffer", "ids", len(ids), "err", err)
-	}
-	return ferr
 }
 
-// unstore deletes the events ids, committed but not acknowledged.
-func unstore(t *wtx, ids []int64) error {
+// deleteEvents deletes the events ids.
+func deleteEvents(t *wtx, ids []int64) error {
 	list := make([]byte, 0, 8*len(ids)+2)
 	list = append(list, '[')
 	for i, id := range ids {

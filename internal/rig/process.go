@@ -121,6 +121,14 @@ func (p *Process) URL(path string) string { return "http://" + p.addr + path }
 // Started is when the process was exec'd: a restart's recovery counts from it.
 func (p *Process) Started() time.Time { return p.started }
 
+// ProfilerAddr is the host:port of the collector's profiler when it was
+// started with -pprof-addr (127.0.0.1:0 picks a free port), else "".
+func (p *Process) ProfilerAddr() string {
+	p.log.mu.Lock()
+	defer p.log.mu.Unlock()
+	return p.log.profiler
+}
+
 // Tail is the last lines the process wrote (at most 8), joined by " | ",
 // for error messages.
 func (p *Process) Tail() string { return p.log.tail() }
@@ -241,6 +249,9 @@ type logTail struct {
 	lines []string
 	ready chan string // buffered: one address, sent once
 	sent  bool
+	// profiler is the address of the collector's -pprof-addr listener,
+	// from its "profiler listening" line (logged before "collector started").
+	profiler string
 }
 
 const keepLines = 8
@@ -262,9 +273,14 @@ func (w *logTail) Write(b []byte) (int, error) {
 		}
 		if !w.sent {
 			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "collector started" && rec.Addr != "" {
-				w.sent = true
-				w.ready <- rec.Addr
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Addr != "" {
+				switch {
+				case rec.Msg == "collector started":
+					w.sent = true
+					w.ready <- rec.Addr
+				case strings.HasPrefix(rec.Msg, "profiler listening"):
+					w.profiler = rec.Addr
+				}
 			}
 		}
 	}

@@ -42,6 +42,7 @@ func helper(role string) {
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, `{"msg":"opening","addr":"not-this-one"}`)
+		fmt.Fprintln(os.Stderr, `{"msg":"profiler listening: unauthenticated, keep it private","addr":"127.0.0.1:6060"}`)
 		started(ln.Addr().String())
 		<-term
 		switch role {
@@ -103,6 +104,9 @@ func TestStartFromLogLine(t *testing.T) {
 	}
 	if p.Addr() == "" || p.Addr() == "not-this-one" {
 		t.Fatalf("address %q, want the one in the started line", p.Addr())
+	}
+	if got, want := p.ProfilerAddr(), "127.0.0.1:6060"; got != want {
+		t.Errorf("profiler address %q, want %q (its log line)", got, want)
 	}
 	c, err := net.DialTimeout("tcp", p.Addr(), time.Second)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -32,6 +33,8 @@ type config struct {
 	tokenFile      string
 	tlsCert        string
 	tlsKey         string
+	pprofAddr      string
+	pprofRemote    bool
 
 	store    store.Options
 	uploader uploader.Options
@@ -88,6 +91,8 @@ func (c *config) flagTable() []flagRow {
 		{"flaky-every", val(&c.flakyEvery, 0), "make every Nth upload fail, to demonstrate backoff and backpressure (0 = off)", notNegative(&c.flakyEvery)},
 		{"drain-timeout", val(&c.drainTimeout, drainWait), "on shutdown, how long to finish requests and ship the backlog", positive(&c.drainTimeout)},
 		{"log-format", val(&c.logFormat, "text"), "log format on stderr: text | json", oneOf(&c.logFormat, "text", "json")},
+		{"pprof-addr", val(&c.pprofAddr, ""), "serve Go's runtime profiles (/debug/pprof/) on this `address`, unauthenticated; loopback only unless -pprof-allow-remote (empty = off)", c.checkPprofAddr},
+		{"pprof-allow-remote", val(&c.pprofRemote, false), "let -pprof-addr listen beyond loopback (anyone who reaches it can profile the collector)", nil},
 		{"version", val(&c.version, false), "print the version and exit (a flag only, never read from the environment)", nil},
 	}
 }
@@ -226,6 +231,31 @@ func (c *config) checkMaxBackoff() error {
 		return fmt.Errorf("must be at least -upload-interval (%s)", c.uploader.Interval)
 	}
 	return nil
+}
+
+// checkPprofAddr keeps the unauthenticated profiler on loopback: a host
+// that is not a loopback IP or "localhost" (an empty host is every
+// interface) needs -pprof-allow-remote.
+func (c *config) checkPprofAddr() error {
+	if c.pprofAddr == "" {
+		if c.pprofRemote {
+			return errors.New("-pprof-allow-remote given without -pprof-addr")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.pprofAddr)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q: %v", c.pprofAddr, err)
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) || c.pprofRemote {
+		return nil
+	}
+	where := fmt.Sprintf("host %q is not loopback", host)
+	if host == "" {
+		where = fmt.Sprintf("%q listens on every interface", c.pprofAddr)
+	}
+	return fmt.Errorf("%s: the profiler has no authentication; use 127.0.0.1:PORT, or add -pprof-allow-remote", where)
 }
 
 func (c *config) checkWebhookURL() error {

@@ -92,6 +92,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(pipe)
 
 	cfg.store.Logger = log
+	if cfg.pprofAddr != "" {
+		// First, so that start-up can be profiled too, and a bind error
+		// stops the start before anything is opened.
+		prof, err := server.OpenProfiler(cfg.pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer prof.Close()
+		log.Warn("profiler listening: unauthenticated, keep it private", "addr", prof.Addr().String())
+	}
 	st, err := store.Open(ctx, cfg.store)
 	if err != nil {
 		return err

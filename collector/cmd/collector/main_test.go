@@ -50,7 +50,14 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-sink", "nats", "-nats-subject", "t.d-{device_id}"}, "-nats-subject"}, // not a whole token
 		{[]string{"-sink", "nats", "-nats-stream", "a.b"}, "-nats-stream"},
 		{[]string{"-sink", "nats", "-nats-url", ""}, "-nats-url"},
-		{[]string{"-nats-url", "nats://x:4222"}, "-nats-url"}, // given without -sink nats
+		{[]string{"-nats-url", "nats://x:4222"}, "-nats-url"},     // given without -sink nats
+		{[]string{"-pprof-addr", ":6060"}, "-pprof-addr"},         // every interface
+		{[]string{"-pprof-addr", "0.0.0.0:6060"}, "-pprof-addr"},  // every interface, spelt out
+		{[]string{"-pprof-addr", "[::]:6060"}, "-pprof-addr"},     // the same in IPv6
+		{[]string{"-pprof-addr", "10.1.2.3:6060"}, "-pprof-addr"}, // a LAN address
+		{[]string{"-pprof-addr", "box.lan:6060"}, "-pprof-addr"},  // a name that may resolve anywhere
+		{[]string{"-pprof-addr", "6060"}, "-pprof-addr"},          // no host:port
+		{[]string{"-pprof-allow-remote"}, "-pprof-addr"},          // the permission without the profiler
 		{[]string{"-nope"}, "-nope"},
 		{[]string{"extra"}, "extra"},
 	} {
@@ -152,6 +159,72 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 	parseFlags([]string{"-h"}, noEnv, &usage)
 	if !strings.Contains(usage.String(), "COLLECTOR_<NAME>") {
 		t.Errorf("usage does not mention the environment:\n%s", usage.String())
+	}
+}
+
+// The profiler listens on loopback, or wherever the operator says once they
+// have said -pprof-allow-remote.
+func TestPprofAddrAccepted(t *testing.T) {
+	for _, args := range [][]string{
+		{"-pprof-addr", "127.0.0.1:6060"},
+		{"-pprof-addr", "127.8.9.10:6060"},
+		{"-pprof-addr", "[::1]:6060"},
+		{"-pprof-addr", "localhost:6060"},
+		{"-pprof-addr", ":6060", "-pprof-allow-remote"},
+		{"-pprof-addr", "10.1.2.3:6060", "-pprof-allow-remote"},
+	} {
+		c, err := parseFlags(args, noEnv, io.Discard)
+		if err != nil || c.pprofAddr != args[1] {
+			t.Errorf("%v: pprof addr %q, err %v", args, c.pprofAddr, err)
+		}
+	}
+	if c, err := parseFlags(nil, noEnv, io.Discard); err != nil || c.pprofAddr != "" {
+		t.Errorf("default: pprof addr %q, err %v; want off", c.pprofAddr, err)
+	}
+}
+
+// -pprof-addr serves the runtime profiles on a listener of its own, and
+// leaves out the command line (it may carry a webhook URL's credentials).
+func TestPprofServesProfiles(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "events.db")
+	addr, paddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-db", db, "-addr", addr, "-pprof-addr", paddr}, io.Discard, io.Discard)
+	}()
+	waitHealthy(t, addr, done)
+	for path, want := range map[string]int{
+		"/debug/pprof/":                  http.StatusOK,
+		"/debug/pprof/heap?debug=1":      http.StatusOK,
+		"/debug/pprof/goroutine?debug=1": http.StatusOK,
+		"/debug/pprof/cmdline":           http.StatusNotFound,
+	} {
+		resp, err := http.Get("http://" + paddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s on the profiler: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// The API's own listener does not serve the profiles.
+	resp, err := http.Get("http://" + addr + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API: %d, want 404", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run = %v", err)
+	}
+	if _, err := net.Dial("tcp", paddr); err == nil {
+		t.Errorf("profiler still listening on %s after the collector stopped", paddr)
 	}
 }
 
