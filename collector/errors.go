@@ -3,6 +3,7 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Every layer wraps these with context; the HTTP server maps
@@ -32,10 +33,33 @@ var (
 	ErrStorageFailed = errors.New("storage failed")
 	// ErrRejected: a sink refused a batch for good (for example HTTP 400).
 	ErrRejected = errors.New("rejected by sink")
+	// ErrEndpoint: the sink's endpoint refuses deliveries whatever the events
+	// (a redirect, 401, 403, 404, 405, or every event of a batch refused on
+	// its own): a wrong URL or an expired credential, not a poison event. The
+	// cycle fails and the batch stays in the backlog.
+	ErrEndpoint = errors.New("sink endpoint refuses deliveries (check its configuration)")
+	// ErrBufferReplaced: the buffer's path no longer names the file the
+	// collector has open (deleted, renamed or swapped underneath it). New
+	// events are refused: an acknowledgement would go to a file nobody finds.
+	ErrBufferReplaced = errors.New("buffer file deleted or replaced")
 	// ErrDamaged: the damage check found the buffer file damaged; ingest
 	// stops, since what it acknowledged could not be trusted to be read back.
 	ErrDamaged = errors.New("buffer file damaged")
 )
+
+// RetryAfterError is a retryable Ship failure whose sink asked for a pause
+// (HTTP 429 or 503 with Retry-After). The uploader waits at least After
+// before its next cycle, within its longest backoff.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // InputError is a validation failure pinned to one event of a request and,
 // when known, one field. It wraps ErrInvalid or ErrTooLarge.

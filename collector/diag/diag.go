@@ -21,8 +21,9 @@ const DefaultLimit = 1000
 
 // DB is a read-only view of a buffer file.
 type DB struct {
-	path string
-	db   *store.ReadOnly
+	path  string
+	db    *store.ReadOnly
+	limit time.Duration // per call (limit.go)
 }
 
 // Open opens path read-only. It never creates the file, nor any other.
@@ -47,7 +48,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: no events table: not a collector buffer", path)
 	}
-	return &DB{path: path, db: db}, nil
+	return &DB{path: path, db: db, limit: DefaultTimeLimit}, nil
 }
 
 // Close releases the file.
@@ -67,6 +68,13 @@ var ErrReadOnly = errors.New("read-only: diagnostics never change the buffer")
 // Query runs one SQL statement, which the engine must find read-only, and
 // returns up to limit rows.
 func (d *DB) Query(ctx context.Context, query string, limit int) (*Result, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	res, err := d.query(ctx, query, limit)
+	return res, d.limited(ctx, err)
+}
+
+func (d *DB) query(ctx context.Context, query string, limit int) (*Result, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, errors.New("query: empty SQL")
 	}
@@ -121,6 +129,13 @@ func queryError(err error) error {
 
 // Schema returns the buffer's CREATE statements.
 func (d *DB) Schema(ctx context.Context) (string, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	s, err := d.schema(ctx)
+	return s, d.limited(ctx, err)
+}
+
+func (d *DB) schema(ctx context.Context) (string, error) {
 	rows, err := d.db.Query(ctx, `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name`)
 	if err != nil {
 		return "", fmt.Errorf("schema: %w", err)
@@ -140,6 +155,13 @@ func (d *DB) Schema(ctx context.Context) (string, error) {
 // Check runs SQLite's integrity check and returns its findings ("ok" when
 // the file is sound).
 func (d *DB) Check(ctx context.Context) ([]string, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	found, err := d.check(ctx)
+	return found, d.limited(ctx, err)
+}
+
+func (d *DB) check(ctx context.Context) ([]string, error) {
 	rows, err := d.db.Query(ctx, `PRAGMA integrity_check`)
 	if err != nil {
 		return nil, fmt.Errorf("integrity check: %w", err)

@@ -109,6 +109,7 @@ func TestStatsAnswersBacklogAndSilentDevices(t *testing.T) {
 	now := time.Now()
 	quiet := insert(t, st, "quiet", now.Add(-2*time.Hour).UnixMilli(), 2)
 	insert(t, st, "chatty", now.Add(-time.Minute).UnixMilli(), 3)
+	receivedWhenStamped(t, st)
 	if err := st.Checkpoint(ctx, quiet, now, &collector.UploadRun{StartedAt: now, FinishedAt: now, EventCount: 2, Status: collector.RunOK}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +137,16 @@ func TestStatsAnswersBacklogAndSilentDevices(t *testing.T) {
 	}
 }
 
+// receivedWhenStamped backdates the collector's receipt times to the
+// events' ts, as if producers with good clocks had sent them back then:
+// silence and backlog age are measured on the collector's clock.
+func receivedWhenStamped(t *testing.T, st *store.Store) {
+	t.Helper()
+	if _, err := st.DB().Exec(`UPDATE events SET received_at = ts`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestOpenRefusesWhatIsNotABuffer(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Open(context.Background(), filepath.Join(dir, "missing.db")); err == nil {
@@ -151,5 +162,29 @@ func TestCheck(t *testing.T) {
 	got, err := d.Check(context.Background())
 	if err != nil || fmt.Sprint(got) != "[ok]" {
 		t.Errorf("check = %v, %v; want [ok]", got, err)
+	}
+}
+
+// A producer's clock years ahead or at the epoch fools neither the silence
+// nor the backlog's age: both are on the collector's clock.
+func TestStatsOnTheCollectorsClock(t *testing.T) {
+	st, d := liveBuffer(t)
+	now := time.Now()
+	insert(t, st, "ahead", now.Add(365*24*time.Hour).UnixMilli(), 1)
+	insert(t, st, "epoch", 1, 1)
+	s, err := d.Stats(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := s.OldestBacklogAgeS; age < 0 || age > 60 {
+		t.Errorf("oldest backlog age = %vs, want the seconds since it was received", age)
+	}
+	for _, ds := range s.Devices {
+		if ds.SilentForS < 0 || ds.SilentForS > 60 {
+			t.Errorf("%s silent for %vs, want the seconds since it was heard from", ds.Device, ds.SilentForS)
+		}
+	}
+	if len(s.Devices) != 2 {
+		t.Errorf("devices = %+v", s.Devices)
 	}
 }

@@ -120,8 +120,8 @@ func TestQueryAllowsWhatReads(t *testing.T) {
 		`SELECT name FROM pragma_table_info('events') WHERE cid = 0`:                                   "id",
 		`PRAGMA table_info(events)`:                                         "0",
 		`PRAGMA page_count`:                                                 "",
-		`PRAGMA user_version`:                                               "1",
-		`SELECT * FROM pragma_user_version`:                                 "1",
+		`PRAGMA user_version`:                                               "2", // the schema version
+		`SELECT * FROM pragma_user_version`:                                 "2",
 		`PRAGMA quick_check`:                                                "ok",
 		`PRAGMA integrity_check(events)`:                                    "ok",
 		`SELECT json_extract(payload_json, '$.v') FROM events LIMIT 1`:      "1",

@@ -21,13 +21,16 @@ type Stats struct {
 	At                 time.Time    `json:"at"`
 }
 
-// DeviceStat is one device's events in the buffer.
+// DeviceStat is one device's events in the buffer. Silence is measured on
+// the collector's clock (when it received the events), never on the
+// device's own, which may be years off.
 type DeviceStat struct {
-	Device     string  `json:"device_id"`
-	Events     int64   `json:"events"`
-	Backlog    int64   `json:"backlog"`
-	LastTS     int64   `json:"last_ts"`      // newest event time, unix ms
-	SilentForS float64 `json:"silent_for_s"` // since LastTS
+	Device         string  `json:"device_id"`
+	Events         int64   `json:"events"`
+	Backlog        int64   `json:"backlog"`
+	LastTS         int64   `json:"last_ts"`          // newest event time, unix ms, the producer's clock
+	LastReceivedAt int64   `json:"last_received_at"` // unix ms, the collector's clock
+	SilentForS     float64 `json:"silent_for_s"`     // since LastReceivedAt
 }
 
 // Run is one upload_runs audit row.
@@ -54,6 +57,13 @@ const MaxDevices = 50
 
 // Stats summarises the buffer as of now.
 func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	st, err := d.stats(ctx, now)
+	return st, d.limited(ctx, err)
+}
+
+func (d *DB) stats(ctx context.Context, now time.Time) (*Stats, error) {
 	st := &Stats{At: now.UTC(), Devices: []DeviceStat{}, RecentRuns: []Run{}}
 	nowMS := now.UnixMilli()
 	q := func(query string, args []any, dest ...any) error {
@@ -62,12 +72,13 @@ func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
 		}
 		return nil
 	}
+	// Ages on the collector's clock (received_at; ts for rows from before it was kept).
 	var oldest *int64
-	if err := q(`SELECT count(*), min(ts) FROM events WHERE uploaded_at IS NULL`, nil, &st.Backlog, &oldest); err != nil {
+	if err := q(`SELECT count(*), min(coalesce(received_at, ts)) FROM events WHERE uploaded_at IS NULL`, nil, &st.Backlog, &oldest); err != nil {
 		return nil, err
 	}
 	if oldest != nil {
-		st.OldestBacklogAgeS = float64(nowMS-*oldest) / 1000
+		st.OldestBacklogAgeS = max(0, float64(nowMS-*oldest)/1000)
 	}
 	if err := q(`SELECT count(*) FROM events`, nil, &st.Events); err != nil {
 		return nil, err
@@ -76,18 +87,18 @@ func (d *DB) Stats(ctx context.Context, now time.Time) (*Stats, error) {
 		return nil, err
 	}
 	rows, err := d.db.Query(ctx, `
-		SELECT device_id, count(*), sum(uploaded_at IS NULL), max(ts) FROM events
-		GROUP BY device_id ORDER BY max(ts), device_id LIMIT ?`, MaxDevices)
+		SELECT device_id, count(*), sum(uploaded_at IS NULL), max(ts), max(coalesce(received_at, ts)) AS heard FROM events
+		GROUP BY device_id ORDER BY heard, device_id LIMIT ?`, MaxDevices)
 	if err != nil {
 		return nil, fmt.Errorf("stats: devices: %w", err)
 	}
 	for rows.Next() {
 		var ds DeviceStat
-		if err := rows.Scan(&ds.Device, &ds.Events, &ds.Backlog, &ds.LastTS); err != nil {
+		if err := rows.Scan(&ds.Device, &ds.Events, &ds.Backlog, &ds.LastTS, &ds.LastReceivedAt); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("stats: devices: %w", err)
 		}
-		ds.SilentForS = float64(nowMS-ds.LastTS) / 1000
+		ds.SilentForS = max(0, float64(nowMS-ds.LastReceivedAt)/1000)
 		st.Devices = append(st.Devices, ds)
 	}
 	rows.Close()

@@ -51,6 +51,22 @@ func newMetrics(st *store.Store, up *uploader.Uploader) *metrics {
 	counter("chunk_splits_total", "Checkpoint chunks halved to fit the commit-size cap.", ss(func(s store.Stats) int64 { return s.ChunkSplits }))
 	counter("events_purged_total", "Uploaded events deleted by retention.", ss(func(s store.Stats) int64 { return s.Purged }))
 	gauge("devices_seen", "Devices in the devices table.", ss(func(s store.Stats) int64 { return s.Devices }))
+	// The buffer's own health: its files (identity), its WAL (bound, checkpoints).
+	gauge("buffer_healthy", "1 while the buffer file is the one open and its WAL is under control.", func() float64 {
+		return b2f(st.Health().OK)
+	})
+	gauge("wal_bytes", "Size of the WAL file.", func() float64 { return float64(st.WALStats().Bytes) })
+	gauge("wal_limit_bytes", "The WAL's bound (-max-wal-bytes).", func() float64 { return float64(st.WALStats().LimitBytes) })
+	counter("wal_checkpoints_total", "Checkpoints the collector ran because the WAL was over its bound.", func() float64 {
+		return float64(st.WALStats().Checkpoints)
+	})
+	counter("wal_checkpoints_blocked_total", "Of those, the ones a reader kept from copying the WAL back.", func() float64 {
+		return float64(st.WALStats().Blocked)
+	})
+	gauge("wal_last_checkpoint_ok", "0 when the last such checkpoint was blocked by a reader or failed.", func() float64 {
+		last := st.WALStats().Last
+		return b2f(last == nil || (last.Outcome != "blocked" && last.Outcome != "error"))
+	})
 	counter("upload_cycles_total", "Uploader cycles that had events.", us(func(s uploader.Stats) int64 { return s.Cycles }))
 	counter("upload_failures_total", "Uploader cycles that failed.", us(func(s uploader.Stats) int64 { return s.Failures }))
 	counter("events_shipped_total", "Events delivered to the sink.", us(func(s uploader.Stats) int64 { return s.EventsShipped }))
@@ -72,6 +88,13 @@ func newMetrics(st *store.Store, up *uploader.Uploader) *metrics {
 	}
 	reg.MustRegister(m.duration)
 	return m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // instrument observes each request's latency in

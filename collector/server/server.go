@@ -92,6 +92,7 @@ func New(st *store.Store, up *uploader.Uploader, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Logger = slog.New(newQuietRepeats(cfg.Logger.Handler(), repeatEvery)) // quiet.go
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
@@ -362,6 +363,7 @@ func (rr *rateReader) Read(p []byte) (int, error) {
 type healthResponse struct {
 	OK        bool            `json:"ok"`
 	Uploader  uploader.Health `json:"uploader"`
+	Store     store.Health    `json:"store"`
 	Backlog   int64           `json:"backlog"`
 	BacklogOK bool            `json:"backlog_ok"`
 	// Buffer is the damage check's state: damaged turns /healthz 503.
@@ -375,6 +377,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	backlog := s.store.Backlog()
 	h := healthResponse{
 		Uploader:  s.up.Health(),
+		Store:     s.store.Health(),
 		Backlog:   backlog,
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
 		Buffer:    s.store.Integrity(),
@@ -382,7 +385,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.FailErr(); err != nil {
 		h.Storage = err.Error()
 	}
-	h.OK = h.Uploader.Healthy && h.BacklogOK && !h.Buffer.Damaged() && h.Storage == ""
+	h.OK = h.Uploader.Healthy && h.Store.OK && h.BacklogOK && !h.Buffer.Damaged() && h.Storage == ""
 	// /healthz is open to anyone: an error from a sink may name its URL.
 	h.Uploader.LastError = collector.RedactURLs(h.Uploader.LastError)
 	status := http.StatusOK
@@ -486,7 +489,8 @@ func errorStatus(err error) int {
 	case errors.Is(err, collector.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, collector.ErrBacklogFull), errors.Is(err, collector.ErrBusy), errors.Is(err, collector.ErrClosed),
-		errors.Is(err, collector.ErrDamaged), errors.Is(err, collector.ErrStorageFailed):
+		errors.Is(err, collector.ErrDamaged), errors.Is(err, collector.ErrStorageFailed),
+		errors.Is(err, collector.ErrBufferReplaced):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, collector.ErrDiskFull):
 		return http.StatusInsufficientStorage
@@ -516,7 +520,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error, retryAfter t
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))
 	}
 	if status >= 500 && log != nil {
-		log.Warn("request failed", "status", status, "err", err)
+		log.Warn(msgRequestFailed, "status", status, "err", err)
 	}
 	if status == http.StatusRequestTimeout {
 		w.Header().Set("Connection", "close") // the rest of the body is not read

@@ -61,7 +61,10 @@ func encodeBatch(collectorID string, events []collector.Event) []byte {
 	return append(b, ']')
 }
 
-// Log writes each shipped event as one JSON line to W.
+// Log writes each shipped event as one JSON line to W, unbuffered: an event
+// counts as delivered once its whole line was written. A failed write (a
+// reader of stdout that went away: EPIPE) fails the cycle, and only the
+// lines written whole before it are marked.
 type Log struct {
 	mu sync.Mutex
 	W  io.Writer
@@ -72,15 +75,32 @@ func NewLog(w io.Writer) *Log { return &Log{W: w} }
 
 func (l *Log) Ship(_ context.Context, collectorID string, events []collector.Event) error {
 	var b []byte
-	for _, e := range events {
+	ends := make([]int, len(events)) // where each event's line ends in b
+	for i, e := range events {
 		b = append(appendShipped(b, collectorID, e), '\n')
+		ends[i] = len(b)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.W.Write(b); err != nil {
-		return fmt.Errorf("log sink: %w", err)
+	n, err := l.W.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
 	}
-	return nil
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("log sink: %w", err)
+	pe := &collector.PartialError{Err: err}
+	for i, end := range ends {
+		if end > n {
+			break
+		}
+		pe.Delivered = append(pe.Delivered, events[i].ID)
+	}
+	if len(pe.Delivered) == 0 {
+		return err
+	}
+	return pe
 }
 
 // Flaky wraps a sink and fails every Nth Ship call, to demonstrate backoff,

@@ -8,7 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,28 +23,101 @@ var batch = []collector.Event{
 	{ID: 8, DeviceID: "d2", Kind: "error", TS: 2},
 }
 
+// The receiver's status decides the batch's fate (status.go): delivered,
+// refused for its content (bisected), retried later, or an endpoint that
+// refuses everything (the backlog stays).
 func TestWebhookStatusClassification(t *testing.T) {
+	const (
+		ok = iota
+		content
+		retry
+		endpoint
+	)
 	for _, tc := range []struct {
-		status    int
-		wantErr   bool
-		permanent bool
+		status int
+		header string // Retry-After
+		want   int
+		after  time.Duration // the pause asked for, when one is
 	}{
-		{200, false, false},
-		{204, false, false},
-		{400, true, true},  // the receiver will never take it
-		{404, true, true},  // misconfigured URL: visible, not retried forever
-		{408, true, false}, // timeout: retry
-		{429, true, false}, // slow down: retry
-		{500, true, false},
-		{503, true, false},
+		{200, "", ok, 0},
+		{204, "", ok, 0},
+		{400, "", content, 0}, // the receiver will never take this content
+		{413, "", content, 0}, // too large: a smaller batch may fit
+		{422, "", content, 0},
+		{401, "", endpoint, 0}, // an expired or wrong token is not a poison event
+		{403, "", endpoint, 0},
+		{404, "", endpoint, 0}, // a wrong URL
+		{405, "", endpoint, 0},
+		{409, "", endpoint, 0},
+		{410, "", endpoint, 0},
+		{415, "", endpoint, 0}, // it does not take JSON: the endpoint, not the events
+		{418, "", endpoint, 0}, // unknown: kept, not dropped
+		{408, "", retry, 0},
+		{429, "", retry, 0},
+		{429, "7", retry, 7 * time.Second},
+		{503, "2", retry, 2 * time.Second},
+		{503, "Tue, 01 Jan 2999 00:00:00 GMT", retry, -1}, // an HTTP date: far away
+		{503, "soon", retry, 0},                           // unparseable: plain backoff
+		{500, "", retry, 0},
+		{500, "5", retry, 0}, // only 429 and 503 ask for a pause
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.header != "" {
+				w.Header().Set("Retry-After", tc.header)
+			}
 			w.WriteHeader(tc.status)
 		}))
 		err := NewWebhook(srv.URL, time.Second).Ship(context.Background(), "c", batch)
 		srv.Close()
-		if (err != nil) != tc.wantErr || errors.Is(err, collector.ErrRejected) != tc.permanent {
-			t.Errorf("status %d: err = %v, want error %v, permanent %v", tc.status, err, tc.wantErr, tc.permanent)
+		got := ok
+		switch {
+		case errors.Is(err, collector.ErrRejected):
+			got = content
+		case errors.Is(err, collector.ErrEndpoint):
+			got = endpoint
+		case err != nil:
+			got = retry
+		}
+		if got != tc.want || (errors.Is(err, collector.ErrRejected) && errors.Is(err, collector.ErrEndpoint)) {
+			t.Errorf("status %d: err = %v, want class %d", tc.status, err, tc.want)
+		}
+		var ra *collector.RetryAfterError
+		switch {
+		case tc.after == 0 && errors.As(err, &ra):
+			t.Errorf("status %d Retry-After %q: a pause of %s, want none", tc.status, tc.header, ra.After)
+		case tc.after > 0 && (!errors.As(err, &ra) || ra.After != tc.after):
+			t.Errorf("status %d Retry-After %q: err = %v, want a pause of %s", tc.status, tc.header, err, tc.after)
+		case tc.after < 0 && (!errors.As(err, &ra) || ra.After < 24*time.Hour):
+			t.Errorf("status %d Retry-After %q: err = %v, want a long pause", tc.status, tc.header, err)
+		}
+	}
+}
+
+// A redirect is never followed: a 302 would turn the POST into a body-less
+// GET that the target answers 200 (the batch marked delivered, received by
+// nobody), a 307 would re-POST the batch to another host. Each is a failed
+// delivery that names the endpoint as the cause.
+func TestWebhookNeverFollowsRedirects(t *testing.T) {
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		var hits atomic.Int32
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1) // answers 200 to anything: a follower would call it a delivery
+		}))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/elsewhere", code)
+		}))
+		// Also through a caller's own client, which follows redirects by default.
+		for _, wh := range []*Webhook{NewWebhook(srv.URL, time.Second), {URL: srv.URL, Client: &http.Client{}}} {
+			err := wh.Ship(context.Background(), "c", batch)
+			if !errors.Is(err, collector.ErrEndpoint) || errors.Is(err, collector.ErrRejected) ||
+				!strings.Contains(err.Error(), "/elsewhere") {
+				t.Errorf("%d: err = %v, want an endpoint failure naming the redirect target", code, err)
+			}
+		}
+		srv.Close()
+		target.Close()
+		if n := hits.Load(); n != 0 {
+			t.Errorf("%d: the redirect target received %d requests, want 0", code, n)
 		}
 	}
 }
@@ -123,5 +199,55 @@ func TestPayloadShippedVerbatim(t *testing.T) {
 	NewLog(&buf).Ship(context.Background(), "c", ev)
 	if line := strings.TrimSuffix(buf.String(), "\n"); line != want[1:len(want)-1] {
 		t.Errorf("log line\n%s\nwant\n%s", line, want[1:len(want)-1])
+	}
+}
+
+// shortWriter takes the first n bytes of a write, then fails as a pipe
+// whose reader went away does.
+type shortWriter struct {
+	n   int
+	got bytes.Buffer
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	k := min(w.n, len(p))
+	w.got.Write(p[:k])
+	w.n -= k
+	if k < len(p) {
+		return k, syscall.EPIPE
+	}
+	return k, nil
+}
+
+// What the log sink reports delivered is what it wrote: whole lines only.
+func TestLogFailedWriteDeliversOnlyWholeLines(t *testing.T) {
+	var line bytes.Buffer
+	NewLog(&line).Ship(context.Background(), "c", batch[:1])
+	first := line.Len()
+	for _, tc := range []struct {
+		name      string
+		n         int // bytes the writer takes
+		delivered []int64
+	}{
+		{"nothing written", 0, nil},
+		{"half a line", first / 2, nil},
+		{"one line exactly", first, []int64{7}},
+		{"one line and a bit", first + 3, []int64{7}},
+	} {
+		w := &shortWriter{n: tc.n}
+		err := NewLog(w).Ship(context.Background(), "c", batch)
+		if !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("%s: err = %v, want EPIPE", tc.name, err)
+		}
+		var pe *collector.PartialError
+		if errors.As(err, &pe) != (tc.delivered != nil) {
+			t.Errorf("%s: err = %#v, want a PartialError only when some line was written whole", tc.name, err)
+		}
+		if pe != nil && !slices.Equal(pe.Delivered, tc.delivered) {
+			t.Errorf("%s: delivered %v, want %v", tc.name, pe.Delivered, tc.delivered)
+		}
+		if errors.Is(err, collector.ErrRejected) {
+			t.Errorf("%s: a failed write rejects nothing: %v", tc.name, err)
+		}
 	}
 }

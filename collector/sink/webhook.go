@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"edgecollector/collector"
@@ -16,8 +15,8 @@ import (
 const DefaultWebhookTimeout = 10 * time.Second
 
 // Webhook POSTs each batch to URL as a JSON array of collector.Shipped.
-// A 2xx answer is success. 408, 429 and 5xx are retried later; any other
-// status means the receiver will never take this batch (ErrRejected).
+// A 2xx answer is success; what any other answer means is deliveryError's
+// (status.go). Redirects are never followed.
 type Webhook struct {
 	URL    string
 	Client *http.Client
@@ -28,8 +27,13 @@ func NewWebhook(url string, timeout time.Duration) *Webhook {
 	if timeout <= 0 {
 		timeout = DefaultWebhookTimeout
 	}
-	return &Webhook{URL: url, Client: &http.Client{Timeout: timeout}}
+	return &Webhook{URL: url, Client: &http.Client{Timeout: timeout, CheckRedirect: noRedirects}}
 }
+
+// noRedirects hands a 3xx back as the answer: following it would re-send
+// the batch elsewhere (307, 308) or turn it into a body-less GET (301-303)
+// that a receiver answers 200, and the batch would count as delivered.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (w *Webhook) Ship(ctx context.Context, collectorID string, events []collector.Event) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(encodeBatch(collectorID, events)))
@@ -38,7 +42,9 @@ func (w *Webhook) Ship(ctx context.Context, collectorID string, events []collect
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Collector-Id", collectorID)
-	resp, err := w.Client.Do(req)
+	client := *w.Client // a caller's own Client must not follow redirects either
+	client.CheckRedirect = noRedirects
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
@@ -47,12 +53,5 @@ func (w *Webhook) Ship(ctx context.Context, collectorID string, events []collect
 	// connection is reused.
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300:
-		return nil
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return fmt.Errorf("webhook: %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
-	default:
-		return fmt.Errorf("webhook: %s: %s: %w", resp.Status, strings.TrimSpace(string(snippet)), collector.ErrRejected)
-	}
+	return deliveryError("webhook", resp, snippet, time.Now())
 }

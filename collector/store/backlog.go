@@ -22,7 +22,9 @@ func (s *Store) FetchBacklog(ctx context.Context, limit int) ([]collector.Event,
 		// Fail-stop: ship nothing more; the restart ships what is on disk.
 		return nil, fmt.Errorf("read backlog: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx,
+	db, done := s.reader()
+	defer done()
+	rows, err := db.QueryContext(ctx,
 		`SELECT id, device_id, kind, payload_json, ts FROM events
 		 WHERE uploaded_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
@@ -88,7 +90,9 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 		events = events[n:]
 	}
 	var devices int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err == nil {
+	db, done := s.reader()
+	defer done()
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err == nil {
 		s.stats.devices.Store(devices)
 	}
 	return nil
@@ -125,10 +129,11 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 				return err
 			}
 			if _, err := t.ExecContext(t.ctx,
-				`INSERT INTO devices (device_key, last_seen_at) VALUES (?, ?)
+				`INSERT INTO devices (device_key, last_seen_at, last_shipped_at) VALUES (?, ?, ?)
 				 ON CONFLICT (device_key) DO UPDATE
-				 SET last_seen_at = max(coalesce(last_seen_at, 0), excluded.last_seen_at)`,
-				device, ts); err != nil {
+				 SET last_seen_at = max(coalesce(last_seen_at, 0), excluded.last_seen_at),
+				     last_shipped_at = excluded.last_shipped_at`,
+				device, ts, at); err != nil {
 				return fmt.Errorf("upsert device: %w", err)
 			}
 		}

@@ -12,6 +12,14 @@ import (
 type poolWriter struct{ s *Store }
 
 func (p *poolWriter) do(ctx context.Context, fn func(*wtx) error) error {
+	if p.s.fileLost() != nil && p.s.keeper != nil {
+		// The pool opens no connection to a replaced file: the uploader's
+		// marks go through the keeper's (identity.go).
+		k := p.s.keeper
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return p.s.retry(ctx, func() error { return p.s.runTx(ctx, k.conn, fn) })
+	}
 	return p.s.retry(ctx, func() error { return p.s.runTx(ctx, p.s.db, fn) })
 }
 

@@ -34,6 +34,7 @@ type ConnConfig struct {
 	BusyTimeout time.Duration // how long the engine itself waits for a lock
 	Synchronous string        // FULL (durable) or NORMAL (measurement only)
 	ReadOnly    bool          // open read-only and refuse writes
+	WALLimit    int64         // bytes the WAL is truncated back to when it starts over (0: no limit)
 }
 
 // errorClass is an engine error's category.
@@ -69,6 +70,12 @@ var SQLite = Engine{
 		} else {
 			q.Add("_pragma", "journal_mode(WAL)")
 			q.Add("_pragma", "synchronous("+c.Synchronous+")")
+			if c.WALLimit > 0 {
+				q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", c.WALLimit))
+				// The engine's own checkpoint after a commit, in pages (of 4 KiB,
+				// the default): SQLite's 1,000, or fewer under a smaller bound.
+				q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", max(16, min(1000, c.WALLimit/4096))))
+			}
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	},

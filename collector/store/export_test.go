@@ -4,6 +4,15 @@ package store
 // can line requests up behind a held lock before it lets them commit.
 func Queued(s *Store) int { return len(s.w.(*committer).queue) }
 
+// CheckFile runs the identity check a commit runs before it is acknowledged.
+func CheckFile(s *Store) error { return s.checkFile() }
+
+// WALFarOver is how many times its bound the WAL must be for Health to fail.
+const WALFarOver = walFarOver
+
+// MigrationV1 is the schema of version 1, to build an old file.
+var MigrationV1 = migrations[0]
+
 // Backoff is the wait before a busy transaction's next retry.
 var Backoff = backoff
 

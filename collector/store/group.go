@@ -214,6 +214,21 @@ func (c *committer) commit(batch []*job) {
 	}
 	if err == nil && len(inserts) > 0 {
 		c.s.stats.commits.Add(1)
+		// The last step before the acknowledgements (write.go, Store.unstore).
+		if ferr := c.s.checkFile(); ferr != nil {
+			var ids []int64
+			for _, j := range inserts {
+				if j.err == nil {
+					ids = append(ids, j.ids...)
+				}
+			}
+			c.s.unstore(ctx, func(ctx context.Context, fn func(*wtx) error) error { return c.s.runTx(ctx, c.conn, fn) }, ids)
+			for _, j := range inserts {
+				if j.err == nil {
+					j.ids, j.err = nil, ferr
+				}
+			}
+		}
 	}
 	for _, j := range batch {
 		if err != nil {

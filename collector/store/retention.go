@@ -10,10 +10,13 @@ import (
 // purge never holds the write lock for long.
 const purgeBatch = 500
 
-// Purge deletes events uploaded before `before`, and audit rows started
-// before it, in transactions of purgeBatch rows. SQLite keeps the freed pages
-// and reuses them, so a long-lived file stops growing. AUTOINCREMENT keeps
-// ids from being reused. It returns the number of events deleted.
+// Purge deletes events uploaded before `before`, audit rows started before
+// it, and devices last shipped before it (unless an operator labelled
+// them), in transactions of purgeBatch rows. Every cut is on the
+// collector's own clock, never on a producer's ts: an event stamped years
+// ahead goes like the others. SQLite keeps the freed pages and reuses
+// them, so a long-lived file stops growing. AUTOINCREMENT keeps ids from
+// being reused. It returns the number of events deleted.
 func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -29,6 +32,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 			SELECT id FROM events WHERE uploaded_at IS NOT NULL AND uploaded_at < ? ORDER BY id LIMIT ?)`, true},
 		{`DELETE FROM upload_runs WHERE id IN (
 			SELECT id FROM upload_runs WHERE started_at < ? ORDER BY id LIMIT ?)`, false},
+		// A device comes back with its next shipped event.
+		{`DELETE FROM devices WHERE id IN (
+			SELECT id FROM devices WHERE last_shipped_at < ? AND label IS NULL ORDER BY id LIMIT ?)`, false},
 	} {
 		for {
 			var n int64
@@ -51,6 +57,12 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 				break
 			}
 		}
+	}
+	db, done := s.reader()
+	defer done()
+	var devices int64
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err == nil {
+		s.stats.devices.Store(devices)
 	}
 	return total, nil
 }

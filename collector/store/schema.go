@@ -8,7 +8,7 @@ import (
 
 // schemaVersion is stored in PRAGMA user_version. Each entry of migrations
 // upgrades the schema by one version; a file newer than this build is refused.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var migrations = []string{
 	// 0 -> 1: the buffer.
@@ -46,6 +46,15 @@ CREATE TABLE upload_runs (
 	error       TEXT
 );
 CREATE INDEX upload_runs_started ON upload_runs(started_at);
+`,
+	// 1 -> 2: the collector's own clock beside the producers' ts, which a
+	// device's wrong clock can put years off: when an event was received
+	// (silence and backlog age are measured on it), and when a device was
+	// last shipped (devices are purged on it, with their events).
+	`
+ALTER TABLE events ADD COLUMN received_at INTEGER;      -- unix ms, collector's clock; NULL before version 2
+ALTER TABLE devices ADD COLUMN last_shipped_at INTEGER; -- unix ms, collector's clock
+UPDATE devices SET last_shipped_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
 `,
 }
 

@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,14 @@ type Options struct {
 	// acknowledgements) or "NORMAL" (only to measure what durability costs).
 	Synchronous string
 
+	// MaxWALBytes bounds the WAL in normal operation (wal.go); WatchEvery is
+	// how often the keeper checks the files' identity and the WAL's size
+	// (keeper.go).
+	MaxWALBytes int64
+	WatchEvery  time.Duration
+
+	Logger *slog.Logger
+
 	// StartCheckBytes: an existing file up to this size is checked for
 	// damage in full before Open returns; a larger one in the background
 	// (preflight.go). Negative: always in the background.
@@ -116,6 +125,15 @@ func (o Options) withDefaults() Options {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
+	if o.MaxWALBytes <= 0 {
+		o.MaxWALBytes = DefaultMaxWALBytes
+	}
+	if o.WatchEvery <= 0 {
+		o.WatchEvery = DefaultWatchEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	if o.StartCheckBytes == 0 {
 		o.StartCheckBytes = DefaultStartCheckBytes
 	}
@@ -128,6 +146,12 @@ type Store struct {
 	engine *Engine
 	db     *sql.DB
 	w      writer
+	lock   *bufferLock // one collector per file (lock.go); released after db closes
+	log    *slog.Logger
+
+	guard  guard    // the files' identity (identity.go)
+	wal    walState // the WAL's bound (wal.go)
+	keeper *keeper  // watches both (keeper.go)
 
 	// insert[i] inserts insertRows[i] events in one statement; a failure
 	// undoes that statement only. insertOrRollback[i] is the same insert
@@ -161,18 +185,19 @@ type counters struct {
 
 // Stats is a snapshot of the store's gauges.
 type Stats struct {
-	Mode             string  `json:"mode"`
-	Written          int64   `json:"events_written"`
-	Uploaded         int64   `json:"events_uploaded"`
-	Backlog          int64   `json:"backlog"`
-	Commits          int64   `json:"commits"`
-	EventsPerCommit  float64 `json:"events_per_commit"`
-	Conflicts        int64   `json:"commit_conflicts"`
-	Retries          int64   `json:"retries"`
-	RetriesExhausted int64   `json:"retries_exhausted"`
-	ChunkSplits      int64   `json:"chunk_splits"`
-	Purged           int64   `json:"events_purged"`
-	Devices          int64   `json:"devices_seen"`
+	Mode             string   `json:"mode"`
+	Written          int64    `json:"events_written"`
+	Uploaded         int64    `json:"events_uploaded"`
+	Backlog          int64    `json:"backlog"`
+	Commits          int64    `json:"commits"`
+	EventsPerCommit  float64  `json:"events_per_commit"`
+	Conflicts        int64    `json:"commit_conflicts"`
+	Retries          int64    `json:"retries"`
+	RetriesExhausted int64    `json:"retries_exhausted"`
+	ChunkSplits      int64    `json:"chunk_splits"`
+	Purged           int64    `json:"events_purged"`
+	Devices          int64    `json:"devices_seen"`
+	WAL              WALStats `json:"wal"`
 }
 
 // harnessSynchronous overrides Options.Synchronous in a binary built with
@@ -198,23 +223,37 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if harnessSynchronous != "" {
 		o.Synchronous = harnessSynchronous
 	}
-	// Before anything may change the file: refuse what must not be opened.
-	pf, err := preflight(ctx, o.Path, o.StartCheckBytes)
+	// One collector per file (lock.go): an existing file is locked before
+	// the start-up checks read it, a new one once they let it be created.
+	lock, err := lockBuffer(o.Path, false)
 	if err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
+	// Before anything may change the file: refuse what must not be opened.
+	pf, err := preflight(ctx, o.Path, o.StartCheckBytes)
+	if err == nil && lock == nil {
+		lock, err = lockBuffer(o.Path, true)
+	}
+	if err != nil {
+		lock.release()
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
 	engine := &SQLite
-	db, err := sql.Open(engine.Driver, engine.DSN(o.Path, ConnConfig{
+	s := &Store{opts: o, engine: engine, lock: lock, log: o.Logger, failed: make(chan struct{})}
+	db, err := openGuarded(engine.Driver, engine.DSN(o.Path, ConnConfig{
 		BusyTimeout: o.BusyTimeout,
 		Synchronous: o.Synchronous,
-	}))
+		WALLimit:    o.MaxWALBytes,
+	}), s)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
 	}
+	s.db = db
 	// In serialized and group modes one connection is the writer's for good;
 	// it comes on top of MaxConns so readers (the uploader, /stats) always
-	// have one.
-	conns := o.MaxConns
+	// have one. The keeper's is on top of that.
+	conns := o.MaxConns + 1
 	if o.Mode != Concurrent {
 		conns++
 	}
@@ -222,9 +261,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{opts: o, engine: engine, db: db, failed: make(chan struct{})}
 	if err := s.init(ctx); err != nil {
+		s.stopKeeper()
+		if s.keeper != nil {
+			s.keeper.conn.Close()
+		}
 		db.Close()
+		lock.release() // after the engine closed the file
 		return nil, fmt.Errorf("open buffer %s: %w", o.Path, err)
 	}
 	switch {
@@ -251,6 +294,9 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	s.stats.backlog.Store(backlog)
 	s.stats.devices.Store(devices)
+	if err := s.startKeeper(ctx); err != nil {
+		return err
+	}
 
 	for i, rows := range insertRows {
 		var err error
@@ -299,6 +345,7 @@ func (s *Store) Stats() Stats {
 		ChunkSplits:      s.stats.splits.Load(),
 		Purged:           s.stats.purged.Load(),
 		Devices:          s.stats.devices.Load(),
+		WAL:              s.WALStats(),
 	}
 	if st.Commits > 0 {
 		st.EventsPerCommit = float64(st.Written) / float64(st.Commits)
@@ -319,6 +366,7 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 
 	s.integ.stop()
+	s.stopKeeper()
 	err := s.w.close()
 	if ferr := s.FailErr(); ferr != nil {
 		// Fail-stop: no checkpoint and no close, which would checkpoint
@@ -327,8 +375,8 @@ func (s *Store) Close() error {
 		return errors.Join(err, ferr)
 	}
 	// Fold the WAL back so the file is self-contained for copies and tools.
-	if _, cerr := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
-		err = fmt.Errorf("checkpoint wal: %w", cerr)
+	if cerr := s.closeKeeper(); cerr != nil && err == nil {
+		err = cerr
 	}
 	for _, stmt := range append(s.insert[:], s.insertOrRollback[:]...) {
 		if stmt == nil {
@@ -340,6 +388,9 @@ func (s *Store) Close() error {
 	}
 	if cerr := s.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close database: %w", cerr)
+	}
+	if cerr := s.lock.release(); cerr != nil && err == nil {
+		err = fmt.Errorf("release lock: %w", cerr)
 	}
 	return err
 }

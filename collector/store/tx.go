@@ -71,7 +71,9 @@ func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes 
 		return nil, err
 	}
 	ids := make([]int64, 0, len(events))
-	args := make([]any, 0, 4*min(len(events), insertRows[0]))
+	args := make([]any, 0, 5*min(len(events), insertRows[0]))
+	// The collector's clock, beside the producer's ts; boxed once, not per row.
+	var received any = time.Now().UnixMilli()
 	for rest := events; len(rest) > 0; {
 		i := 0
 		for insertRows[i] > len(rest) {
@@ -84,7 +86,7 @@ func (t *wtx) insertEvents(ctx context.Context, events []collector.Event, bytes 
 			if len(e.Payload) > 0 {
 				payload = string(e.Payload)
 			}
-			args = append(args, e.DeviceID, e.Kind, payload, e.TS)
+			args = append(args, e.DeviceID, e.Kind, payload, e.TS, received)
 		}
 		res, err := t.StmtContext(ctx, stmts[i]).ExecContext(ctx, args...)
 		if err != nil {
@@ -115,12 +117,12 @@ type insertStmts [len(insertRows)]*sql.Stmt
 // or "OR ROLLBACK " (it undoes the whole transaction: no statement journal).
 func insertSQL(rows int, conflict string) string {
 	var b strings.Builder
-	b.WriteString(`INSERT ` + conflict + `INTO events (device_id, kind, payload_json, ts) VALUES `)
+	b.WriteString(`INSERT ` + conflict + `INTO events (device_id, kind, payload_json, ts, received_at) VALUES `)
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?)")
 	}
 	return b.String()
 }

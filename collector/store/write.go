@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"edgecollector/collector"
 )
@@ -38,6 +39,9 @@ func (s *Store) Insert(ctx context.Context, events []collector.Event) ([]int64, 
 		return nil, err
 	}
 	defer s.leave()
+	if err := s.fileLost(); err != nil {
+		return nil, fmt.Errorf("insert %d events: %w", len(events), err)
+	}
 	ids, err := s.w.insert(ctx, events, bytes)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", len(events), err)
@@ -77,5 +81,35 @@ func insertTx(ctx context.Context, s *Store, w writer, events []collector.Event,
 		return nil, err
 	}
 	s.stats.commits.Add(1)
+	// The last step before the acknowledgement: the path must still name
+	// the file committed to (identity.go).
+	if ferr := s.checkFile(); ferr != nil {
+		s.unstore(ctx, w.do, ids)
+		return nil, ferr
+	}
 	return ids, nil
+}
+
+// unstore deletes again the events ids, just committed to a file the path
+// no longer names, which the uploader still ships from: their request is
+// refused, so it must store nothing.
+func (s *Store) unstore(ctx context.Context, do func(context.Context, func(*wtx) error) error, ids []int64) {
+	if err := do(ctx, func(t *wtx) error { return deleteEvents(t, ids) }); err != nil {
+		s.log.Error("refused events stay in the replaced buffer", "events", len(ids), "err", err)
+	}
+}
+
+// deleteEvents deletes the events ids.
+func deleteEvents(t *wtx, ids []int64) error {
+	list := make([]byte, 0, 8*len(ids)+2)
+	list = append(list, '[')
+	for i, id := range ids {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, id, 10)
+	}
+	list = append(list, ']')
+	_, err := t.ExecContext(t.ctx, `DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	return err
 }

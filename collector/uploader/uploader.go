@@ -186,6 +186,10 @@ func (u *Uploader) loop(ctx, cycleCtx context.Context) {
 			return
 		case err != nil:
 			wait = u.backoff()
+			var ra *collector.RetryAfterError
+			if errors.As(err, &ra) { // the sink asked for a pause: honour it, within the cap
+				wait = min(max(wait, ra.After), u.opts.MaxBackoff)
+			}
 		case n >= u.opts.Batch:
 			wait = 0 // more backlog than a batch: keep draining
 		}
@@ -241,7 +245,7 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	}
 	u.cycles.Add(1)
 	started := time.Now()
-	o := u.ship(ctx, events)
+	o := endpointOrEvents(u.ship(ctx, events))
 	done := append(slices.Clip(o.delivered), o.rejected...)
 	slices.SortFunc(done, func(a, b collector.Event) int { return cmp.Compare(a.ID, b.ID) })
 	if len(done) > 0 {
@@ -366,6 +370,28 @@ func (u *Uploader) ship(ctx context.Context, events []collector.Event) outcome {
 		pending:   o2.pending,
 		err:       o2.err,
 	}
+}
+
+// endpointOrEvents decides whether the refusals of a cycle were about the
+// events or about the endpoint. Refused events leave the backlog only in a
+// cycle where the sink took some other event: that is the evidence that the
+// endpoint works and that what it refused is wrong in itself. A cycle where
+// it took nothing and refused something (a receiver answering 400 to
+// everything, so that bisection ends with each event refused on its own)
+// speaks about the endpoint: every event stays, the cycle fails. A lone
+// poison event waits, so, until a good one shares its batch.
+func endpointOrEvents(o outcome) outcome {
+	if len(o.rejected) == 0 || len(o.delivered) > 0 {
+		return o
+	}
+	err := fmt.Errorf("%w: the sink took none of the batch and refused each of %d events on its own (%v)",
+		collector.ErrEndpoint, len(o.rejected), o.rejectErr)
+	pending := append(slices.Clip(o.rejected), o.pending...)
+	slices.SortFunc(pending, func(a, b collector.Event) int { return cmp.Compare(a.ID, b.ID) })
+	if o.err != nil {
+		err = fmt.Errorf("%w; the others: %w", err, o.err)
+	}
+	return outcome{pending: pending, err: err}
 }
 
 // partial sorts events by what the sink said of each. An event the sink

@@ -20,11 +20,12 @@ import (
 )
 
 // diagFlags parses the flags every diagnostic subcommand shares and opens
-// the buffer read-only.
-func diagFlags(name, usage string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*diag.DB, *flag.FlagSet, error) {
+// the buffer read-only. limit is the default of -timeout.
+func diagFlags(name, usage string, limit time.Duration, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*diag.DB, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("collector "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", "events.db", "the collector's database `file` (opened read-only)")
+	timeout := fs.Duration("timeout", limit, "interrupt a call that runs longer (0 = never): a long read holds back the collector's WAL")
 	if extra != nil {
 		extra(fs)
 	}
@@ -38,10 +39,14 @@ func diagFlags(name, usage string, args []string, stderr io.Writer, extra func(*
 		}
 		return nil, nil, usageError{err}
 	}
+	if *timeout < 0 {
+		return nil, nil, usageError{fmt.Errorf("-timeout: must not be negative")}
+	}
 	d, err := diag.Open(context.Background(), *db)
 	if err != nil {
 		return nil, nil, err
 	}
+	d.SetTimeLimit(*timeout)
 	return d, fs, nil
 }
 
@@ -56,7 +61,7 @@ func checkFormat(format string) error {
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var format string
 	var limit int
-	d, fs, err := diagFlags("query", `query [-db FILE] [-format table|json|csv] [-limit N] "SELECT ..."`, args, stderr, func(fs *flag.FlagSet) {
+	d, fs, err := diagFlags("query", `query [-db FILE] [-format table|json|csv] [-limit N] [-timeout D] "SELECT ..."`, diag.DefaultTimeLimit, args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, "format", "table", "output: table | json | csv")
 		fs.IntVar(&limit, "limit", diag.DefaultLimit, "most rows to print")
 	})
@@ -83,7 +88,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // runStats: collector stats -db FILE [-format table|json]
 func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var format string
-	d, _, err := diagFlags("stats", "stats [-db FILE] [-format table|json]", args, stderr, func(fs *flag.FlagSet) {
+	d, _, err := diagFlags("stats", "stats [-db FILE] [-format table|json] [-timeout D]", diag.DefaultTimeLimit, args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, "format", "table", "output: table | json")
 	})
 	if err != nil {
@@ -144,9 +149,12 @@ func seconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
 
+// checkTimeLimit is check's default -timeout: it reads the whole file.
+const checkTimeLimit = 10 * time.Minute
+
 // runCheck: collector check -db FILE. Exit 1 when the file is not sound.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	d, _, err := diagFlags("check", "check [-db FILE]", args, stderr, nil)
+	d, _, err := diagFlags("check", "check [-db FILE] [-timeout D]", checkTimeLimit, args, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -167,7 +175,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // runMCP: collector mcp -db FILE, a read-only MCP server on stdin/stdout.
 func runMCP(ctx context.Context, args []string, stderr io.Writer) error {
-	d, _, err := diagFlags("mcp", "mcp [-db FILE]   (speaks MCP on stdin/stdout)", args, stderr, nil)
+	d, _, err := diagFlags("mcp", "mcp [-db FILE] [-timeout D]   (speaks MCP on stdin/stdout; -timeout bounds each tool call)", diag.DefaultTimeLimit, args, stderr, nil)
 	if err != nil {
 		return err
 	}

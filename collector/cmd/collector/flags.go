@@ -68,6 +68,7 @@ func (c *config) flagTable() []flagRow {
 		{"indexed", val(&c.store.Indexed, false), "add an index on events(device_id) for per-device queries", nil},
 		{"max-conns", val(&c.store.MaxConns, store.DefaultMaxConns), "database connection pool ceiling", atLeast(&c.store.MaxConns, 1)},
 		{"max-commit-bytes", val(&c.store.MaxCommitBytes, 0), "cap on one transaction's write set, in bytes (0 = none, else at least 256)", c.checkCommitCap},
+		{"max-wal-bytes", val(&c.store.MaxWALBytes, int64(store.DefaultMaxWALBytes)), "bound on the WAL file in normal operation, in bytes (at least 1 MiB); /healthz fails at 4x while a reader holds it", atLeast(&c.store.MaxWALBytes, 1<<20)},
 		{"max-backlog", val(&c.server.MaxBacklog, 50000), "answer 503 once this many events wait for upload (0 = unlimited)", notNegative(&c.server.MaxBacklog)},
 		{"max-payload-bytes", val(&c.server.MaxPayloadBytes, server.DefaultMaxPayloadBytes), "largest event payload, in bytes", atLeast(&c.server.MaxPayloadBytes, 1)},
 		{"max-body-bytes", val(&c.server.MaxBodyBytes, server.DefaultMaxBodyBytes), "largest request body, in bytes", atLeast(&c.server.MaxBodyBytes, 64)},

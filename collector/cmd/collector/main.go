@@ -63,10 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return serve(ctx, args, stdout, stderr)
 }
 
-// serve parses args and serves until SIGINT or SIGTERM. The first signal
-// drains: stop accepting, finish requests in flight, ship what is left
-// (bounded by -drain-timeout), close the database. A second signal aborts
-// the drain; everything acknowledged is already on disk.
+// serve parses args and serves until SIGINT, SIGTERM or SIGHUP. The first
+// signal drains: stop accepting, finish requests in flight, ship what is
+// left (bounded by -drain-timeout), close the database. A second signal
+// aborts the drain; everything acknowledged is already on disk.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, os.LookupEnv, stderr)
 	if err != nil {
@@ -82,9 +82,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, drainSignals()...)
 	defer signal.Stop(sigs)
+	// A reader of stdout that goes away (collector | head) must fail the
+	// log sink's write with EPIPE, not kill the process: Go dies of SIGPIPE
+	// on fd 1 and 2 unless the signal is asked for. Nobody reads it.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 
+	cfg.store.Logger = log
 	if cfg.pprofAddr != "" {
 		// First, so that start-up can be profiled too, and a bind error
 		// stops the start before anything is opened.
@@ -217,6 +224,17 @@ func shutdown(ctx context.Context, drainTimeout time.Duration, sigs <-chan os.Si
 	default:
 	}
 	return errors.Join(errs...)
+}
+
+// drainSignals are the signals that drain and stop the collector. SIGHUP
+// (the terminal went away) is one of them: its default would exit at once,
+// without the drain. Under nohup it stays ignored, as nohup asked.
+func drainSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // newLogger logs on w. Every string and error it logs goes through

@@ -30,6 +30,7 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-max-conns", "0"}, "-max-conns"},
 		{[]string{"-max-backlog", "-1"}, "-max-backlog"},
 		{[]string{"-max-commit-bytes", "100"}, "-max-commit-bytes"},
+		{[]string{"-max-wal-bytes", "4096"}, "-max-wal-bytes"},
 		{[]string{"-upload-interval", "0s"}, "-upload-interval"},
 		{[]string{"-upload-batch", "0"}, "-upload-batch"},
 		{[]string{"-sink", "kafka"}, "-sink"},
