@@ -220,7 +220,7 @@ func startCheckpointer(ctx context.Context, st *store.Store, width int, measurin
 			if ck.halt.Load() {
 				return
 			}
-			evs, err := st.FetchBacklog(ctx, width)
+			evs, err := st.FetchBacklog(ctx, 0, width)
 			if err == nil && len(evs) > 0 {
 				// The uploader's shape: mark, upsert devices, and the
 				// cycle's audit row, in one transaction.

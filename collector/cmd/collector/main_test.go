@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
 	"edgecollector/internal/rig"
 )
 
@@ -240,7 +241,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.store.Path != "events.db" || c.store.Mode != "group" || c.addr != ":8080" || c.sink != "log" || c.uploader.CollectorID == "" {
+	if c.store.Path != "events.db" || c.store.Mode != "group" || c.addr != ":8080" || c.sink != "log" || c.collectorID == "" || c.uploader.InFlight != uploader.DefaultInFlight {
 		t.Errorf("defaults = %+v", c)
 	}
 }
