@@ -366,11 +366,6 @@ type healthResponse struct {
 	Store     store.Health    `json:"store"`
 	Backlog   int64           `json:"backlog"`
 	BacklogOK bool            `json:"backlog_ok"`
-	// Buffer is the damage check's state: damaged turns /healthz 503.
-	Buffer store.Integrity `json:"buffer"`
-	// Storage names the failure that made the store fail-stop; the
-	// collector is about to exit.
-	Storage string `json:"storage_error,omitempty"`
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -380,12 +375,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		Store:     s.store.Health(),
 		Backlog:   backlog,
 		BacklogOK: s.cfg.MaxBacklog <= 0 || backlog < s.cfg.MaxBacklog,
-		Buffer:    s.store.Integrity(),
 	}
-	if err := s.store.FailErr(); err != nil {
-		h.Storage = err.Error()
-	}
-	h.OK = h.Uploader.Healthy && h.Store.OK && h.BacklogOK && !h.Buffer.Damaged() && h.Storage == ""
+	h.OK = h.Uploader.Healthy && h.Store.OK && h.BacklogOK
 	// /healthz is open to anyone: an error from a sink may name its URL.
 	h.Uploader.LastError = collector.RedactURLs(h.Uploader.LastError)
 	status := http.StatusOK

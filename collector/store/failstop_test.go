@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"edgecollector/collector"
@@ -42,6 +43,9 @@ func TestFailStop(t *testing.T) {
 	}
 	if err := s.Write(ctx, nil); !errors.Is(err, collector.ErrStorageFailed) {
 		t.Errorf("write after the failure: %v", err)
+	}
+	if h := s.Health(); h.OK || len(h.Problems) == 0 || !strings.Contains(h.Problems[0], cause.Error()) {
+		t.Errorf("health after the failure = %+v, want not ok, naming the cause", h)
 	}
 	if err := store.FailStop(s, errors.New("later")); !errors.Is(err, cause) {
 		t.Errorf("a later failure replaced the first cause: %v", err)
