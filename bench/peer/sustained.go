@@ -43,7 +43,7 @@ var SustainedSpec = &bench.Spec{
 				{Batch: 100, Start: 5000, Systems: []System{OursGroupK1, OursGroup, OtelFsync, OtelNoFsync}},
 				{Batch: 1, Start: 1000, Systems: []System{OursGroup, OtelNoFsync}},
 			},
-			Short: 2 * time.Second, ShortWarm: 500 * time.Millisecond,
+			Short: 1500 * time.Millisecond, ShortWarm: 500 * time.Millisecond,
 			Long: 30 * time.Second, LongWarm: 2 * time.Second,
 			Doublings: 7, Bisections: 2, Down: 1.15, LongTries: 3,
 			Timeout: 5 * time.Second,
