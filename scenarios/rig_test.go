@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -181,7 +182,10 @@ func cmdLedger(ts *testscript.TestScript, neg bool, args []string) {
 		if v.Duplicates == 0 {
 			fmt.Fprintf(ts.Stdout(), "duplicates: 0\n")
 		} else {
-			fmt.Fprintf(ts.Stdout(), "duplicates: %d (ids %s)\n", v.Duplicates, idRanges(v.DuplicateIDs))
+			// Ids start at the clock's microseconds: name events by their
+			// place in the buffer, the first being 1.
+			first := slices.Min(slices.Collect(maps.Keys(rows)))
+			fmt.Fprintf(ts.Stdout(), "duplicates: %d (events %s)\n", v.Duplicates, idRanges(v.DuplicateIDs, first-1))
 		}
 	}
 	if len(v.Problems) > 0 {
@@ -189,8 +193,8 @@ func cmdLedger(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// idRanges renders sorted ids compactly: 1-4,7,9-10.
-func idRanges(ids []int64) string {
+// idRanges renders sorted ids, less base, compactly: 1-4,7,9-10.
+func idRanges(ids []int64, base int64) string {
 	ids = slices.Compact(slices.Clone(ids))
 	var parts []string
 	for i := 0; i < len(ids); {
@@ -199,9 +203,9 @@ func idRanges(ids []int64) string {
 			j++
 		}
 		if j == i {
-			parts = append(parts, strconv.FormatInt(ids[i], 10))
+			parts = append(parts, strconv.FormatInt(ids[i]-base, 10))
 		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", ids[i], ids[j]))
+			parts = append(parts, fmt.Sprintf("%d-%d", ids[i]-base, ids[j]-base))
 		}
 		i = j + 1
 	}

@@ -114,7 +114,8 @@ package scenarios
 //	                             not at all), no row is there that no request
 //	                             sent, and none is marked uploaded without
 //	                             having been delivered. It prints counts and
-//	                             the duplicate ids, and fails on any loss or
+//	                             the duplicates (numbered from the buffer's
+//	                             first event), and fails on any loss or
 //	                             mismatch
 //
 // The NATS commands (natsserver, natsstream: a JetStream server embedded in

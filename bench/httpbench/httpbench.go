@@ -256,30 +256,7 @@ func (c *experiment) run(mode store.Mode, load Load, rate, profileSecs int) func
 		if t.ok == 0 {
 			return bench.Sample{}, fmt.Errorf("no request succeeded (%d sent, %d errors): %s", t.sent, t.errors, t.firstErr)
 		}
-		secs := window.Seconds()
-		ratio := func(a, b int) float64 {
-			if b == 0 {
-				return 0
-			}
-			return round(float64(a)/float64(b), 4)
-		}
-		s.Values = []record.Value{
-			{Value: round(float64(t.okWin)/secs, 1), Unit: unitReqs.Name},
-			{Value: round(float64(t.eventsWin)/secs, 1), Unit: unitEvents.Name},
-			{Value: round(float64(t.sentWin)/secs, 1), Unit: unitOffered.Name},
-			{Value: ratio(t.okDue, t.offeredWin), Unit: unitSuccess.Name},
-			{Value: ratio(t.busyDue, t.offeredWin), Unit: unit503.Name},
-			{Value: float64(t.errors), Unit: unitErrors.Name},
-		}
-		// No 200 due in the window (far past saturation): no latency to
-		// report, rather than a zero that would read as instant.
-		if len(t.lat) > 0 {
-			s.Values = append(s.Values,
-				record.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
-				record.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
-				record.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
-				record.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
-		}
+		s.Values = t.values(window)
 		s.Values = append(s.Values,
 			record.Value{Value: round(float64(drained)/(c.Warm+window).Seconds(), 1), Unit: unitDrained.Name},
 			record.Value{Value: float64(lost), Unit: unitLost.Name},
@@ -342,6 +319,35 @@ func (pt *profileTake) shares() ([]record.Value, error) {
 // attack runs vegeta against the collector at addr and tallies the
 // responses. Requests that start in the first Warm are not measured; all
 // count for the correctness check.
+// values are the tally's rates over the window, its answers and latencies.
+func (t *tally) values(window time.Duration) []record.Value {
+	secs := window.Seconds()
+	ratio := func(a, b int) float64 {
+		if b == 0 {
+			return 0
+		}
+		return round(float64(a)/float64(b), 4)
+	}
+	vs := []record.Value{
+		{Value: round(float64(t.okWin)/secs, 1), Unit: unitReqs.Name},
+		{Value: round(float64(t.eventsWin)/secs, 1), Unit: unitEvents.Name},
+		{Value: round(float64(t.sentWin)/secs, 1), Unit: unitOffered.Name},
+		{Value: ratio(t.okDue, t.offeredWin), Unit: unitSuccess.Name},
+		{Value: ratio(t.busyDue, t.offeredWin), Unit: unit503.Name},
+		{Value: float64(t.errors), Unit: unitErrors.Name},
+	}
+	// No 200 due in the window (far past saturation): no latency to report,
+	// rather than a zero that would read as instant.
+	if len(t.lat) > 0 {
+		vs = append(vs,
+			record.Value{Value: float64(stats.Percentile(t.lat, 0.50)), Unit: unitP50.Name},
+			record.Value{Value: float64(stats.Percentile(t.lat, 0.90)), Unit: unitP90.Name},
+			record.Value{Value: float64(stats.Percentile(t.lat, 0.99)), Unit: unitP99.Name},
+			record.Value{Value: float64(stats.Percentile(t.lat, 1)), Unit: unitMax.Name})
+	}
+	return vs
+}
+
 func (c *experiment) attack(addr string, load Load, rate int, seed uint64, atLeast time.Duration) (tally, time.Duration) {
 	bodies := makeBodies(seed, load.Batch, 64)
 	url := "http://" + addr + "/events"

@@ -24,7 +24,7 @@ func session(t *testing.T) (*store.Store, *mcp.ClientSession) {
 	t.Helper()
 	ctx := context.Background()
 	path := storetest.Path(t)
-	st := storetest.MustOpen(t, store.Options{Path: path})
+	st := storetest.MustOpen(t, store.Options{Path: path, FirstID: 1}) // the bypasses delete by id
 	d, err := diag.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

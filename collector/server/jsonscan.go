@@ -307,25 +307,9 @@ func (d *decoder) str(keep bool) ([]byte, error) {
 		case 't':
 			buf = appendIf(keep, buf, '\t')
 		case 'u':
-			r, err := d.hex4()
+			r, err := d.unicodeEscape()
 			if err != nil {
 				return nil, err
-			}
-			if utf16.IsSurrogate(r) {
-				// Only a high surrogate escape followed at once by a low one
-				// is a character; alone, either is refused, not replaced.
-				if r >= 0xdc00 || d.i+1 >= len(d.b) || d.b[d.i+1] != '\\' || d.i+2 >= len(d.b) || d.b[d.i+2] != 'u' {
-					return nil, fmt.Errorf("lone surrogate escape \\u%04x in string", r)
-				}
-				d.i += 2
-				r2, err := d.hex4()
-				if err != nil {
-					return nil, err
-				}
-				if r2 < 0xdc00 || r2 > 0xdfff {
-					return nil, fmt.Errorf("lone surrogate escape \\u%04x in string", r)
-				}
-				r = utf16.DecodeRune(r, r2)
 			}
 			if keep {
 				buf = utf8.AppendRune(buf, r)
@@ -336,6 +320,30 @@ func (d *decoder) str(keep bool) ([]byte, error) {
 		d.i++
 	}
 	return nil, errEOF
+}
+
+// unicodeEscape reads the XXXX of a \uXXXX escape (d.i at its 'u'), and
+// the low half that must follow a high surrogate at once; d.i is left on
+// the escape's last digit.
+func (d *decoder) unicodeEscape() (rune, error) {
+	r, err := d.hex4()
+	if err != nil || !utf16.IsSurrogate(r) {
+		return r, err
+	}
+	// Only a high surrogate escape followed at once by a low one is a
+	// character; alone, either is refused, not replaced.
+	if r >= 0xdc00 || d.i+1 >= len(d.b) || d.b[d.i+1] != '\\' || d.i+2 >= len(d.b) || d.b[d.i+2] != 'u' {
+		return 0, fmt.Errorf("lone surrogate escape \\u%04x in string", r)
+	}
+	d.i += 2
+	r2, err := d.hex4()
+	if err != nil {
+		return 0, err
+	}
+	if r2 < 0xdc00 || r2 > 0xdfff {
+		return 0, fmt.Errorf("lone surrogate escape \\u%04x in string", r)
+	}
+	return utf16.DecodeRune(r, r2), nil
 }
 
 func appendIf(keep bool, buf []byte, c byte) []byte {

@@ -70,7 +70,7 @@ func (f *fixture) rows() int {
 }
 
 func TestPostAcceptsObjectAndBatch(t *testing.T) {
-	f := newFixture(t, store.Options{}, Config{})
+	f := newFixture(t, store.Options{FirstID: 1}, Config{})
 	code, body := f.post(`{"device_id":"sensor-001","kind":"telemetry","payload":{"temp_c":21.4}}`)
 	if code != 200 || body != `{"accepted":1,"ids":[1]}`+"\n" {
 		t.Fatalf("single: %d %s", code, body)

@@ -19,3 +19,6 @@ var Backoff = backoff
 // FailStop makes s fail-stop as an I/O error from the engine would (a
 // real one comes from the harness's faultfs test, bench/torture).
 func FailStop(s *Store, cause error) error { return s.failStop(cause) }
+
+// FirstEventID chooses a new file's first event id for a clock reading.
+var FirstEventID = firstEventID

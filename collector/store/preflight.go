@@ -58,26 +58,8 @@ func refuse(path, format string, args ...any) error {
 
 // preflight checks the file at path without changing it.
 func preflight(ctx context.Context, path string, startCheckBytes int64) (preflightResult, error) {
-	switch {
-	case path == "":
-		return preflightResult{}, refuse(`""`, "no database path")
-	case path == ":memory:" || strings.HasPrefix(path, ":"):
-		return preflightResult{}, refuse(path, "an in-memory database loses every acknowledged event: give a file path")
-	case len(path) >= 5 && strings.EqualFold(path[:5], "file:"):
-		return preflightResult{}, refuse(path, "a URI, not a file path: give the path alone")
-	case strings.ContainsRune(path, 0):
-		return preflightResult{}, refuse(path, "the path holds a NUL byte")
-	}
-	dir := filepath.Dir(path)
-	if fi, err := os.Stat(dir); err != nil {
-		return preflightResult{}, refuse(path, "its directory: %v", err)
-	} else if !fi.IsDir() {
-		return preflightResult{}, refuse(path, "%s is not a directory", dir)
-	}
-	// The WAL and its index live beside the file, so the directory must be
-	// writable as well as the file.
-	if err := writable(dir); err != nil {
-		return preflightResult{}, refuse(path, "directory %s is not writable (the WAL lives beside the file): %v", dir, err)
+	if err := checkPath(path); err != nil {
+		return preflightResult{}, err
 	}
 	_, walErr := os.Stat(path + "-wal")
 	hasWAL := walErr == nil
@@ -141,6 +123,32 @@ func preflight(ctx context.Context, path string, startCheckBytes int64) (preflig
 		return preflightResult{}, refuse(path, "damaged: %s; see `collector check`; restore it from a copy, or move it away to start a new buffer", findings)
 	}
 	return preflightResult{checked: true}, nil
+}
+
+// checkPath refuses what is not a path to a file in a writable directory.
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return refuse(`""`, "no database path")
+	case path == ":memory:" || strings.HasPrefix(path, ":"):
+		return refuse(path, "an in-memory database loses every acknowledged event: give a file path")
+	case len(path) >= 5 && strings.EqualFold(path[:5], "file:"):
+		return refuse(path, "a URI, not a file path: give the path alone")
+	case strings.ContainsRune(path, 0):
+		return refuse(path, "the path holds a NUL byte")
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return refuse(path, "its directory: %v", err)
+	} else if !fi.IsDir() {
+		return refuse(path, "%s is not a directory", dir)
+	}
+	// The WAL and its index live beside the file, so the directory must be
+	// writable as well as the file.
+	if err := writable(dir); err != nil {
+		return refuse(path, "directory %s is not writable (the WAL lives beside the file): %v", dir, err)
+	}
+	return nil
 }
 
 // maxReplayCopyBytes bounds what preflightCopy copies. Our buffers are in

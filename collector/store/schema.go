@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // schemaVersion is stored in PRAGMA user_version. Each entry of migrations
@@ -58,9 +61,37 @@ UPDATE devices SET last_shipped_at = CAST(strftime('%s', 'now') AS INTEGER) * 10
 `,
 }
 
+// Seeds for a new file's event ids, all below 2^53 so that every id is
+// exact in any JSON reader (JavaScript's numbers included).
+const (
+	clockSetSince  = 1_577_836_800_000_000 // 2020-01-01 in µs: a clock before it was never set
+	randomSeedLow  = 1 << 52               // the clock's µs reach it in 2112
+	randomSeedSpan = 1<<53 - 1<<52 - 1<<44 // leave 2^44 ids of room below 2^53
+)
+
+// firstEventID chooses the first id of a new buffer file. Receivers
+// deduplicate on (collector_id, id) for good, so a buffer started anew
+// under the same collector id (the old file lost, removed or moved away)
+// must not hand out ids they have already seen. The clock's microseconds
+// do that: ids grow by one per event, far slower than the clock, so a later
+// file starts above every id an earlier one gave. An edge box without a
+// real-time clock may boot in 1970, where the clock says nothing; then a
+// random start in [2^52, 2^53) keeps clear of every clock-seeded file,
+// and of earlier random ones but for odds of about n in 2^52, n the events
+// they hold between them.
+func firstEventID(now time.Time) int64 {
+	if us := now.UnixMicro(); us >= clockSetSince {
+		return us
+	}
+	var b [8]byte
+	rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return randomSeedLow + int64(binary.LittleEndian.Uint64(b[:])%randomSeedSpan)
+}
+
 // migrate brings the schema to schemaVersion in one transaction, and adds
-// the optional device index. Reopening an up-to-date file changes nothing.
-func migrate(ctx context.Context, db *sql.DB, indexed bool) error {
+// the optional device index. A new file's event ids start at firstID.
+// Reopening an up-to-date file changes nothing.
+func migrate(ctx context.Context, db *sql.DB, indexed bool, firstID int64) error {
 	var version int
 	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -77,6 +108,12 @@ func migrate(ctx context.Context, db *sql.DB, indexed bool) error {
 		for v := version; v < schemaVersion; v++ {
 			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+		}
+		if version == 0 && firstID > 1 {
+			// AUTOINCREMENT hands out max(seq, max(id)) + 1.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)`, firstID-1); err != nil {
+				return fmt.Errorf("seed event ids: %w", err)
 			}
 		}
 		// PRAGMA takes no bound parameters; the value is our own constant.

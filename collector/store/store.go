@@ -67,6 +67,10 @@ type Options struct {
 	Mode    Mode // default Group
 	Indexed bool // add an index on events(device_id) for per-device queries
 
+	// FirstID is the id a new buffer file gives its first event; zero
+	// means firstEventID's choice. An existing file keeps its own sequence.
+	FirstID int64
+
 	MaxConns int // database/sql pool ceiling (serialized, group: plus the writer's)
 
 	// MaxCommitBytes caps a transaction's estimated write set (see RowBytes);
@@ -282,7 +286,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
-	if err := migrate(ctx, s.db, s.opts.Indexed); err != nil {
+	first := s.opts.FirstID
+	if first <= 0 {
+		first = firstEventID(time.Now())
+	}
+	if err := migrate(ctx, s.db, s.opts.Indexed, first); err != nil {
 		return s.classify(err)
 	}
 	var backlog, devices int64

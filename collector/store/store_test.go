@@ -81,6 +81,51 @@ func TestInsertReopenNeverReusesIDs(t *testing.T) {
 	})
 }
 
+// A buffer removed and started anew under the same collector id must not
+// hand out an id a receiver has seen: receivers drop (collector_id, id)
+// pairs they know as duplicates, for good.
+func TestBufferStartedAnewNeverReusesIDs(t *testing.T) {
+	path := storetest.Path(t)
+	before := time.Now().UnixMicro()
+	s := storetest.MustOpen(t, store.Options{Path: path})
+	old := storetest.MustInsert(t, s, storetest.Events("d1", 3))
+	if old[0] < before || old[0] > time.Now().UnixMicro() {
+		t.Fatalf("first id %d, want the clock's microseconds at open (from %d)", old[0], before)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	s2 := storetest.MustOpen(t, store.Options{Path: path})
+	ids := storetest.MustInsert(t, s2, storetest.Events("d1", 1))
+	if ids[0] <= old[len(old)-1] {
+		t.Fatalf("new buffer's first id %d, want above the old buffer's last %d", ids[0], old[len(old)-1])
+	}
+}
+
+// A clock that was never set (an edge box without a real-time clock boots
+// in 1970) says nothing about ids given before: the seed is random, above
+// every clock seed and exact in JSON readers.
+func TestFirstEventIDWithUnsetClock(t *testing.T) {
+	set := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	if got := store.FirstEventID(set); got != set.UnixMicro() {
+		t.Errorf("set clock: %d, want %d", got, set.UnixMicro())
+	}
+	seen := map[int64]bool{}
+	for range 100 {
+		got := store.FirstEventID(time.Unix(42, 0))
+		if got < 1<<52 || got >= 1<<53-1<<44 {
+			t.Fatalf("unset clock: %d, want in [2^52, 2^53-2^44)", got)
+		}
+		seen[got] = true
+	}
+	if len(seen) < 99 {
+		t.Errorf("unset clock: %d distinct seeds in 100, want random ones", len(seen))
+	}
+}
+
 func TestBoundParametersStoreHostileTextVerbatim(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{})
 	hostile := `'); DROP TABLE events; --`
