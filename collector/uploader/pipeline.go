@@ -31,102 +31,131 @@ func (u *Uploader) round(ctx context.Context, stopc <-chan struct{}) (full bool,
 			return false, err
 		}
 	}
-	type fetched struct {
-		events []collector.Event
-		err    error
-	}
-	type settled struct {
-		n   int
-		err error
-	}
-	var (
-		began    = time.Now()
-		k        = u.opts.InFlight
-		cursor   int64             // the last id read
-		window   []*batch          // in flight, in the order read
-		next     []collector.Event // read, waiting for a slot
-		fetching bool              // a read under way
-		settling bool              // a settle under way (window[0])
-		dry      bool              // read no more: the backlog ran dry, or time to purge
-		empty    bool              // the last read found nothing
-		failed   error             // the first failure: read and ship no more
-		fetchc   = make(chan fetched, 1)
-		shipc    = make(chan *batch, k)
-		settlec  = make(chan settled, 1)
-	)
+	p := &pipe{u: u, ctx: ctx, began: time.Now(),
+		fetchc: make(chan fetched, 1), shipc: make(chan *batch, u.opts.InFlight), settlec: make(chan settled, 1)}
 	for {
-		if failed != nil {
-			next = nil // read past a failure: it is read again next round
-		}
-		if next != nil && len(window) < k {
-			b := &batch{events: next, started: time.Now()}
-			next = nil
-			window = append(window, b)
-			u.cycles.Add(1)
-			go func() { // owned: reports on shipc, which the round drains
-				b.receipt, b.err = u.sink.Ship(ctx, b.events)
-				shipc <- b
-			}()
-		}
-		if !fetching && next == nil && !dry && failed == nil {
-			if u.opts.Retention > 0 && time.Since(began) >= u.opts.PurgeEvery {
-				dry = true // end the round so the loop purges; it comes back at once
-			} else {
-				fetching = true
-				go func(after int64) { // owned: reports on fetchc
-					events, err := u.store.FetchBacklog(ctx, after, u.opts.Batch)
-					fetchc <- fetched{events, err}
-				}(cursor)
-			}
-		}
-		if !settling && len(window) > 0 && window[0].answered {
-			settling = true
-			b, behind := window[0], len(u.unmarked) > 0
-			go func() { // owned: reports on settlec
-				n, err := u.settle(ctx, b, behind)
-				settlec <- settled{n, err}
-			}()
-		}
-		if !fetching && !settling && len(window) == 0 && next == nil && (dry || failed != nil) {
+		p.launch()
+		if p.over() {
 			break
 		}
 		select {
-		case f := <-fetchc:
-			fetching = false
-			switch {
-			case f.err != nil:
-				failed = cmpErr(failed, f.err)
-			case len(f.events) == 0:
-				dry, empty, full = true, true, false
-			default:
-				next = f.events
-				cursor = f.events[len(f.events)-1].ID
-				full, empty = len(f.events) >= u.opts.Batch, false
-				if !full && stopc != nil {
-					dry = true // the backlog is under a batch: poll again after Interval
-				}
-			}
-		case b := <-shipc:
+		case f := <-p.fetchc:
+			p.fetched(f, stopc != nil)
+		case b := <-p.shipc:
 			b.answered = true
-		case s := <-settlec:
-			settling = false
-			window = window[1:]
+		case s := <-p.settlec:
+			p.settling = false
+			p.window = p.window[1:]
 			if s.err != nil {
-				failed = cmpErr(failed, s.err)
-			} else if failed == nil {
+				p.failed = cmpErr(p.failed, s.err)
+			} else if p.failed == nil {
 				u.succeed()
 			}
 		case <-stopc:
 			stopc = nil // Stop: drain, reading until the backlog is empty
-			if dry && !empty {
-				dry = false
+			if p.dry && !p.empty {
+				p.dry = false
 			}
 		}
 	}
-	if failed != nil {
-		u.fail(failed)
+	if p.failed != nil {
+		u.fail(p.failed)
 	}
-	return full, failed
+	return p.full, p.failed
+}
+
+type fetched struct {
+	events []collector.Event
+	err    error
+}
+
+type settled struct {
+	n   int
+	err error
+}
+
+// pipe is one round's state. Only the round's goroutine touches it; the
+// goroutines it starts report on its channels.
+type pipe struct {
+	u     *Uploader
+	ctx   context.Context
+	began time.Time
+
+	cursor   int64             // the last id read
+	window   []*batch          // in flight, in the order read
+	next     []collector.Event // read, waiting for a slot
+	fetching bool              // a read under way
+	settling bool              // a settle under way (window[0])
+	dry      bool              // read no more: the backlog ran dry, or time to purge
+	empty    bool              // the last read found nothing
+	full     bool              // the last read was a whole batch
+	failed   error             // the first failure: read and ship no more
+
+	fetchc  chan fetched
+	shipc   chan *batch
+	settlec chan settled
+}
+
+// launch starts what can start: a ship for a batch read when a slot is
+// free, the next read, the settle of the oldest batch once answered.
+func (p *pipe) launch() {
+	u := p.u
+	if p.failed != nil {
+		p.next = nil // read past a failure: it is read again next round
+	}
+	if p.next != nil && len(p.window) < u.opts.InFlight {
+		b := &batch{events: p.next, started: time.Now()}
+		p.next = nil
+		p.window = append(p.window, b)
+		u.cycles.Add(1)
+		go func() { // owned: reports on shipc, which the round drains
+			b.receipt, b.err = u.sink.Ship(p.ctx, b.events)
+			p.shipc <- b
+		}()
+	}
+	if !p.fetching && p.next == nil && !p.dry && p.failed == nil {
+		if u.opts.Retention > 0 && time.Since(p.began) >= u.opts.PurgeEvery {
+			p.dry = true // end the round so the loop purges; it comes back at once
+		} else {
+			p.fetching = true
+			go func(after int64) { // owned: reports on fetchc
+				events, err := u.store.FetchBacklog(p.ctx, after, u.opts.Batch)
+				p.fetchc <- fetched{events, err}
+			}(p.cursor)
+		}
+	}
+	if !p.settling && len(p.window) > 0 && p.window[0].answered {
+		p.settling = true
+		b, behind := p.window[0], len(u.unmarked) > 0
+		go func() { // owned: reports on settlec
+			n, err := u.settle(p.ctx, b, behind)
+			p.settlec <- settled{n, err}
+		}()
+	}
+}
+
+// over reports that nothing is under way and nothing more will start.
+func (p *pipe) over() bool {
+	return !p.fetching && !p.settling && len(p.window) == 0 && p.next == nil && (p.dry || p.failed != nil)
+}
+
+// fetched takes a read's result. polling is set while the loop will poll
+// again after Interval (not a drain): a short read ends the reading.
+func (p *pipe) fetched(f fetched, polling bool) {
+	p.fetching = false
+	switch {
+	case f.err != nil:
+		p.failed = cmpErr(p.failed, f.err)
+	case len(f.events) == 0:
+		p.dry, p.empty, p.full = true, true, false
+	default:
+		p.next = f.events
+		p.cursor = f.events[len(f.events)-1].ID
+		p.full, p.empty = len(f.events) >= p.u.opts.Batch, false
+		if !p.full && polling {
+			p.dry = true // the backlog is under a batch: poll again after Interval
+		}
+	}
 }
 
 // errBehind fails a batch whose marks wait for an earlier batch's.
