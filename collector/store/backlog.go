@@ -48,14 +48,14 @@ func (s *Store) FetchBacklog(ctx context.Context, after int64, limit int) ([]col
 }
 
 // Checkpoint marks events uploaded at `at`, records each device's newest
-// event time and, when run is not nil, writes the cycle's audit row in the
-// last transaction (one fsync for the whole checkpoint when it fits; in
+// event time and writes the audit rows of runs (one a batch) in the last
+// transaction (one fsync for the whole checkpoint when it fits; in
 // group mode, the fsync the inserts of that turn share). It first tries one
 // commit; when that is over MaxCommitBytes it halves the chunk, again and
 // again down to one event per commit, counting each split. Chunks commit
 // one by one, so a crash can leave a prefix marked: the rest is shipped
 // again (at-least-once).
-func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at time.Time, run *collector.UploadRun) error {
+func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at time.Time, runs []collector.UploadRun) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -63,9 +63,9 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 	chunk := len(events)
 	for len(events) > 0 {
 		n := min(chunk, len(events))
-		var r *collector.UploadRun
+		var r []collector.UploadRun
 		if n == len(events) {
-			r = run // the audit row rides with the last chunk
+			r = runs // the audit rows ride with the last chunk
 		}
 		m, err := s.markChunk(ctx, events[:n], at.UnixMilli(), r)
 		if err != nil && errors.Is(err, collector.ErrCommitTooLarge) {
@@ -74,10 +74,14 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 				s.stats.splits.Add(1)
 				continue
 			}
-			if r != nil { // one row fits, not with the audit row: write that alone, after
+			if len(r) > 0 { // one row fits, not with the audit rows: write those alone, after
 				s.stats.splits.Add(1)
 				if m, err = s.markChunk(ctx, events[:1], at.UnixMilli(), nil); err == nil {
-					err = s.w.do(ctx, func(t *wtx) error { return insertRun(t.ctx, t, *r) })
+					for _, run := range r {
+						if err = s.w.do(ctx, func(t *wtx) error { return insertRun(t.ctx, t, run) }); err != nil {
+							break
+						}
+					}
 				}
 			}
 		}
@@ -96,7 +100,7 @@ func (s *Store) Checkpoint(ctx context.Context, events []collector.Event, at tim
 // marked is what one checkpoint transaction changed.
 type marked struct{ events, newDevices int64 }
 
-func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int64, run *collector.UploadRun) (marked, error) {
+func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int64, runs []collector.UploadRun) (marked, error) {
 	var m marked
 	err := s.w.do(ctx, func(t *wtx) error {
 		m = marked{}
@@ -131,8 +135,10 @@ func (s *Store) markChunk(ctx context.Context, events []collector.Event, at int6
 			return err
 		}
 		m.newDevices = n
-		if run != nil {
-			return insertRun(t.ctx, t, *run)
+		for _, run := range runs {
+			if err := insertRun(t.ctx, t, run); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

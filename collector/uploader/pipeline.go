@@ -43,9 +43,10 @@ func (u *Uploader) round(ctx context.Context, stopc <-chan struct{}) (full bool,
 			p.fetched(f, stopc != nil)
 		case b := <-p.shipc:
 			b.answered = true
+			b.v = judge(b.events, b.receipt, b.err)
 		case s := <-p.settlec:
 			p.settling = false
-			p.window = p.window[1:]
+			p.window = p.window[s.batches:]
 			if s.err != nil {
 				p.failed = cmpErr(p.failed, s.err)
 			} else if p.failed == nil {
@@ -70,8 +71,8 @@ type fetched struct {
 }
 
 type settled struct {
-	n   int
-	err error
+	n, batches int
+	err        error
 }
 
 // pipe is one round's state. Only the round's goroutine touches it; the
@@ -126,10 +127,27 @@ func (p *pipe) launch() {
 	}
 	if !p.settling && len(p.window) > 0 && p.window[0].answered {
 		p.settling = true
-		b, behind := p.window[0], len(u.unmarked) > 0
+		bs, behind := p.window[:1:1], len(u.unmarked) > 0
+		if !behind {
+			// The answered batches at the head that kept nothing settle
+			// together: one write turn (one fsync) marks them all.
+			j := 0
+			for j < len(p.window) && p.window[j].answered && p.window[j].v.err == nil {
+				j++
+			}
+			if j > 1 {
+				bs = p.window[:j:j]
+			}
+		}
 		go func() { // owned: reports on settlec
-			n, err := u.settle(p.ctx, b, behind)
-			p.settlec <- settled{n, err}
+			var n int
+			var err error
+			if len(bs) == 1 {
+				n, err = u.settle(p.ctx, bs[0], behind)
+			} else {
+				n, err = u.settleTogether(p.ctx, bs)
+			}
+			p.settlec <- settled{n, len(bs), err}
 		}()
 	}
 }

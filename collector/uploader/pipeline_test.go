@@ -281,3 +281,86 @@ func TestPipelineFailedMarksHoldTheLaterBatches(t *testing.T) {
 		t.Errorf("audit rows in the order %v, want id order", got)
 	}
 }
+
+// answered ships the backlog as batches of 4 and judges each answer, as a
+// round does when the answers come in.
+func answered(t *testing.T, u *Uploader, s *store.Store) []*batch {
+	t.Helper()
+	var bs []*batch
+	var after int64
+	for {
+		evs, err := s.FetchBacklog(context.Background(), after, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return bs
+		}
+		after = evs[len(evs)-1].ID
+		b := u.ship(context.Background(), evs)
+		b.answered, b.v = true, judge(b.events, b.receipt, b.err)
+		bs = append(bs, b)
+	}
+}
+
+// Answered batches at the head of the window settle together: one
+// checkpoint, one commit (one fsync) for all of them, an audit row each in
+// id order, a rejected event counted once. When that commit fails, every
+// one of them waits unmarked, and their marks are retried before anything
+// ships again: nothing is shipped twice.
+func TestAnsweredBatchesSettleTogether(t *testing.T) {
+	path := storetest.Path(t)
+	s := storetest.MustOpen(t, store.Options{Path: path, BusyTimeout: 5 * time.Millisecond, MaxRetries: 1})
+	ids := insert(t, s, 12)
+	sink := &sinktest.Sink{}
+	sink.Reject(ids[5])
+	u := New(s, sink, Options{Batch: 4, InFlight: 3})
+	bs := answered(t, u, s)
+	if len(bs) != 3 {
+		t.Fatalf("%d batches, want 3", len(bs))
+	}
+	if n, err := u.settleTogether(context.Background(), bs); err != nil || n != 12 {
+		t.Fatalf("settled %d, %v; want 12, nil", n, err)
+	}
+	var marks, finishes int
+	s.DB().QueryRow(`SELECT count(DISTINCT uploaded_at) FROM events`).Scan(&marks)
+	s.DB().QueryRow(`SELECT count(DISTINCT finished_at) FROM upload_runs`).Scan(&finishes)
+	if marks != 1 || finishes != 1 {
+		t.Errorf("%d mark times, %d audit times: want one checkpoint for the three batches", marks, finishes)
+	}
+	if got, want := runFirstIDs(t, s), []int64{ids[0], ids[4], ids[8]}; !slices.Equal(got, want) {
+		t.Errorf("audit rows %v, want one a batch in id order %v", got, want)
+	}
+	if got := runs(t, s); got["ok"] != 2 || got["rejected"] != 1 {
+		t.Errorf("audit rows by status %v, want 2 ok and 1 rejected", got)
+	}
+	if st := u.Stats(); st.EventsShipped != 11 || st.EventsRejected != 1 || s.Backlog() != 0 {
+		t.Errorf("shipped %d, rejected %d, backlog %d; want 11, 1, 0", st.EventsShipped, st.EventsRejected, s.Backlog())
+	}
+
+	// The failed joint mark.
+	more := insert(t, s, 8)
+	bs = answered(t, u, s)
+	release := storetest.HoldWriteLock(t, path)
+	if _, err := u.settleTogether(context.Background(), bs); err == nil {
+		t.Fatal("a joint mark under the lock succeeded")
+	}
+	if len(u.unmarked) != 2 {
+		t.Fatalf("%d batches wait unmarked, want both", len(u.unmarked))
+	}
+	release()
+	calls := sink.Calls()
+	if err := u.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if sink.Calls() != calls || s.Backlog() != 0 {
+		t.Errorf("after the retried marks: %d more ships (want 0), backlog %d", sink.Calls()-calls, s.Backlog())
+	}
+	// (The failure's own audit rows could not be written under the lock.)
+	if got := runs(t, s); got["ok"] != 4 || got["rejected"] != 1 || len(got) != 2 {
+		t.Errorf("audit rows by status %v, want 4 ok and 1 rejected", got)
+	}
+	if got := runFirstIDs(t, s)[3:]; !slices.Equal(got, []int64{more[0], more[4]}) {
+		t.Errorf("retried marks' audit rows %v, want %v", got, []int64{more[0], more[4]})
+	}
+}

@@ -408,7 +408,9 @@ func judge(events []collector.Event, r collector.Receipt, err error) verdict {
 // whose marks fail joins u.unmarked. It returns how many events left the
 // backlog, and what fails the batch (nil when nothing stays). runMu held.
 func (u *Uploader) settle(ctx context.Context, b *batch, behind bool) (int, error) {
-	b.v = judge(b.events, b.receipt, b.err)
+	if !b.answered { // a round judges a batch as its answer comes
+		b.v = judge(b.events, b.receipt, b.err)
+	}
 	if len(b.v.done) > 0 {
 		if behind {
 			u.unmarked = append(u.unmarked, b)
@@ -433,18 +435,48 @@ func (u *Uploader) settle(ctx context.Context, b *batch, behind bool) (int, erro
 func (u *Uploader) mark(ctx context.Context, b *batch) error {
 	v := b.v
 	run := newRun(b.started, v.done, v.status, v.rejected)
-	if err := u.store.Checkpoint(ctx, v.done, run.FinishedAt, &run); err != nil {
+	if err := u.store.Checkpoint(ctx, v.done, run.FinishedAt, []collector.UploadRun{run}); err != nil {
 		err = fmt.Errorf("mark %d events the sink took (kept to retry before shipping more): %w", len(v.done), err)
 		u.failRun(ctx, newRun(b.started, v.done, collector.RunFailed, err.Error()))
 		return err
 	}
+	u.account(v)
+	return nil
+}
+
+// settleTogether commits the marks of answered batches that kept nothing
+// (judged, in id order, none behind an unmarked one) in one checkpoint: one
+// write turn and one fsync for all of them, each batch with its audit row.
+// On failure every batch joins u.unmarked, as one settled alone would.
+func (u *Uploader) settleTogether(ctx context.Context, bs []*batch) (int, error) {
+	var done []collector.Event
+	runs := make([]collector.UploadRun, 0, len(bs))
+	for _, b := range bs {
+		done = append(done, b.v.done...)
+		runs = append(runs, newRun(b.started, b.v.done, b.v.status, b.v.rejected))
+	}
+	if err := u.store.Checkpoint(ctx, done, runs[len(runs)-1].FinishedAt, runs); err != nil {
+		err = fmt.Errorf("mark %d events the sink took (kept to retry before shipping more): %w", len(done), err)
+		for _, b := range bs {
+			u.failRun(ctx, newRun(b.started, b.v.done, collector.RunFailed, err.Error()))
+		}
+		u.unmarked = append(u.unmarked, bs...)
+		return 0, err
+	}
+	for _, b := range bs {
+		u.account(b.v)
+	}
+	return len(done), nil
+}
+
+// account counts what a marked batch's verdict took and refused.
+func (u *Uploader) account(v verdict) {
 	u.shipped.Add(int64(v.taken))
 	if v.refused > 0 {
 		u.rejected.Add(int64(v.refused))
 		u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
 			"events", v.refused, "err", v.refusal)
 	}
-	return nil
 }
 
 // newRun is the audit record of a batch over events (sorted by id).
