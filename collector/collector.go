@@ -9,7 +9,6 @@ package collector
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -35,45 +34,75 @@ type Shipped struct {
 	TS          int64           `json:"ts"`
 }
 
-// Sink delivers a batch of events upstream. A nil error means every event of
-// the batch was accepted. A *PartialError says event by event what became of
-// the batch (a sink that acknowledges each event on its own returns one). Any
-// other error is about the whole batch: wrapping ErrRejected, the sink will
-// never accept this batch as it is (the uploader then bisects it to find the
-// events at fault); otherwise it is worth retrying.
+// Sink delivers a batch of events upstream, under the collector identity it
+// was built with (a sink is given it once, when made). Its Receipt says
+// event by event what became of the batch; err says why the events it kept
+// (neither took nor refused) were not taken: a retryable failure, a
+// *RetryAfterError, or one wrapping ErrEndpoint. err is nil only when the
+// sink took or refused every event. A sink that takes or refuses a batch
+// whole (an HTTP POST) answers through a bisecting wrapper (sink.Bisect),
+// which finds the events refused on their own.
 type Sink interface {
-	Ship(ctx context.Context, collectorID string, events []Event) error
+	Ship(ctx context.Context, events []Event) (Receipt, error)
 }
 
-// PartialError is a Ship error for a batch that the sink took only in part.
-// Events whose ids are in Delivered were accepted upstream and are marked
-// uploaded; those in Rejected were refused for good and leave the backlog
-// unshipped (audited as rejected); every other event of the batch stays in
-// the backlog and is shipped again later.
-type PartialError struct {
-	Delivered []int64
-	Rejected  []int64
-	// RejectErr says why the sink refused Rejected (nil when it refused none).
-	RejectErr error
-	// Err says why the other events were not accepted; it is retryable. Nil
-	// when every event of the batch was delivered or rejected.
-	Err error
+// Fate is what became of one event a sink was given.
+type Fate uint8
+
+const (
+	// Kept: the sink did not take the event (the zero value, so an event a
+	// receipt does not reach is kept): it stays in the backlog and is
+	// shipped again later.
+	Kept Fate = iota
+	// Taken: accepted upstream; the event is marked uploaded.
+	Taken
+	// Refused: refused for good; the event leaves the backlog unshipped and
+	// is audited as rejected (the uploader's endpoint rule permitting).
+	Refused
+)
+
+// Receipt is a sink's account of one batch, event by event.
+type Receipt struct {
+	// Fates holds one Fate per event of the batch, in the batch's order.
+	// An event past its end is Kept, so the zero Receipt keeps everything.
+	Fates []Fate
+	// Refusal says why the sink refused what it refused (nil when it
+	// refused nothing).
+	Refusal error
 }
 
-func (e *PartialError) Error() string {
-	msg := fmt.Sprintf("%d delivered, %d rejected", len(e.Delivered), len(e.Rejected))
-	if e.RejectErr != nil {
-		msg += fmt.Sprintf(" (%v)", e.RejectErr)
+// TookAll is the receipt of a batch of n events taken whole.
+func TookAll(n int) Receipt { return Receipt{Fates: fill(n, Taken)} }
+
+// RefusedAll is the receipt of a batch of n events refused whole, for why.
+func RefusedAll(n int, why error) Receipt { return Receipt{Fates: fill(n, Refused), Refusal: why} }
+
+func fill(n int, f Fate) []Fate {
+	fates := make([]Fate, n)
+	for i := range fates {
+		fates[i] = f
 	}
-	if e.Err != nil {
-		msg += fmt.Sprintf(", the rest not accepted: %v", e.Err)
-	}
-	return msg
+	return fates
 }
 
-// Unwrap returns the retryable cause only: a caller that does not look into
-// a PartialError must not take the whole batch for rejected.
-func (e *PartialError) Unwrap() error { return e.Err }
+// Fate returns what became of event i of the batch.
+func (r Receipt) Fate(i int) Fate {
+	if i < len(r.Fates) {
+		return r.Fates[i]
+	}
+	return Kept
+}
+
+// Count returns how many of the batch's n events met fate f.
+func (r Receipt) Count(n int, f Fate) int {
+	c := 0
+	for i := range n {
+		if r.Fate(i) == f {
+			c++
+		}
+	}
+	return c
+}
 
 // Upload run statuses, as stored in upload_runs.status.
 const (

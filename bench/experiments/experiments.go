@@ -30,6 +30,7 @@ var All = []*bench.Spec{
 	fuzzbench.Spec,
 	fleet.Spec,
 	peer.Spec,
+	peer.SustainedSpec,
 	torture.PowercutSpec,
 	storage.Spec,
 }

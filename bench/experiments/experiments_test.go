@@ -5,7 +5,9 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"edgecollector/bench"
 	"edgecollector/bench/reportgen"
@@ -126,5 +128,26 @@ func TestQuickWithOtherReps(t *testing.T) {
 				e.Close()
 			}
 		}
+	}
+}
+
+// The sustained experiment keeps its issue's budget: long windows of at
+// least 30 s in the full run, and a quick run planned under a minute.
+func TestSustainedBudget(t *testing.T) {
+	env := bench.Env{Scratch: t.TempDir(), Collector: "collector"}
+	s := Lookup("sustained")
+	if s == nil {
+		t.Fatal("sustained is not registered")
+	}
+	full, quick := s.New(bench.Full, env), s.New(bench.Quick, env)
+	if !strings.Contains(full.Plan, "then 30s windows") {
+		t.Errorf("full plan: %s; want 30 s long windows", full.Plan)
+	}
+	var cost time.Duration
+	for _, c := range quick.Cells {
+		cost += c.Cost
+	}
+	if cost >= time.Minute || len(quick.Cells) == 0 {
+		t.Errorf("quick: %d cells planned %v, want under a minute", len(quick.Cells), cost)
 	}
 }

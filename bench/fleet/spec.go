@@ -7,7 +7,7 @@ import (
 )
 
 // Spec is the fleet experiment. A cell starts a server and N processes, so
-// it plans its own repetitions: 3 cells x 7 runs x ~10 s, about 4 minutes.
+// it plans its own repetitions: 3 cells x 7 runs x ~9 s, about 3 minutes.
 var Spec = &bench.Spec{
 	Name:      "fleet",
 	Collector: true,
@@ -23,7 +23,7 @@ var Spec = &bench.Spec{
 			Batch:       50,
 			MaxInFlight: 32,
 			Warm:        time.Second,
-			Dur:         5 * time.Second,
+			Dur:         4 * time.Second,
 			Reps:        6,
 			Warmup:      1,
 		}

@@ -35,7 +35,7 @@ type Config struct {
 var Default = Config{
 	Package: "./collector/server/",
 	Targets: []string{"FuzzDecodeEvents", "FuzzDecodeAgainstReference", "FuzzPostEvents"},
-	Time:    30 * time.Second,
+	Time:    20 * time.Second,
 }
 
 // Units of the fuzz experiment.

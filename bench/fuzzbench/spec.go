@@ -14,12 +14,12 @@ import (
 var fuzzTime time.Duration
 
 // Spec is the fuzz experiment: each target once, for the profile's time
-// (30 s full, 10 s quick) or -fuzztime.
+// (20 s full, 10 s quick) or -fuzztime.
 var Spec = &bench.Spec{
 	Name: "fuzz",
 	Flags: func(fs *flag.FlagSet) {
 		fuzzTime = 0
-		fs.Func("fuzztime", "fuzz experiment: how long to fuzz each target (default: the profile's, 30s full, 10s quick)", func(s string) error {
+		fs.Func("fuzztime", "fuzz experiment: how long to fuzz each target (default: the profile's, 20s full, 10s quick)", func(s string) error {
 			d, err := time.ParseDuration(s)
 			if err == nil && d < 0 {
 				err = errors.New("must not be negative")

@@ -23,12 +23,15 @@ import (
 //	name experiment benchmark unit where num/den check
 //
 // where is key=value[,key=value...] (the configuration without the mode),
-// and check is ">= X", "<= X" or "in X Y".
+// and check is ">= X", "<= X" or "in X Y". unit may be two units,
+// num-unit:den-unit, for a ratio of two values of one cell (the same mode
+// as num and den): what it delivered over what it accepted, say.
 type Gate struct {
 	Name       string
 	Experiment string // results file: "throughput"
 	Benchmark  string // "Throughput"
 	Unit       string // as written in results files: "events/s"
+	DenUnit    string // the denominator's unit: Unit unless the line names two
 	Where      []record.KV
 	Num, Den   string  // modes
 	Min, Max   float64 // NaN when unbounded
@@ -74,6 +77,14 @@ func parseLine(line string) (Gate, error) {
 		return Gate{}, fmt.Errorf("want: name experiment benchmark unit where num/den check, got %q", line)
 	}
 	g := Gate{Name: f[0], Experiment: f[1], Benchmark: f[2], Unit: f[3], Min: math.NaN(), Max: math.NaN()}
+	if u, d, ok := strings.Cut(f[3], ":"); ok {
+		if u == "" || d == "" {
+			return Gate{}, fmt.Errorf("unit: want unit or num-unit:den-unit, got %q", f[3])
+		}
+		g.Unit, g.DenUnit = u, d
+	} else {
+		g.DenUnit = g.Unit
+	}
 	for _, kv := range strings.Split(f[4], ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -128,6 +139,9 @@ func (g Gate) What() string {
 	for _, kv := range g.Where {
 		w = append(w, kv.Key+"="+kv.Value)
 	}
+	if g.DenUnit != g.Unit {
+		return fmt.Sprintf("%s %s / %s %s at %s", g.Num, g.Unit, g.Den, g.DenUnit, strings.Join(w, " "))
+	}
 	return fmt.Sprintf("%s/%s %s at %s", g.Num, g.Den, g.Unit, strings.Join(w, " "))
 }
 
@@ -163,9 +177,13 @@ func Evaluate(g Gate, f *record.File) Verdict {
 		return v
 	}
 	_, unit := benchunit.Tidy(1, g.Unit) // results are read tidied: ns -> sec
+	denUnit := unit
+	if g.DenUnit != "" {
+		_, denUnit = benchunit.Tidy(1, g.DenUnit)
+	}
 	withMode := func(m string) []record.KV { return append([]record.KV{{Key: "mode", Value: m}}, g.Where...) }
 	num := f.Sample(g.Benchmark, unit, withMode(g.Num)...)
-	den := f.Sample(g.Benchmark, unit, withMode(g.Den)...)
+	den := f.Sample(g.Benchmark, denUnit, withMode(g.Den)...)
 	if len(num) == 0 || len(den) == 0 {
 		v.Status = Fail
 		v.Reason = fmt.Sprintf("no samples (%s: %d, %s: %d): the run did not measure this cell", g.Num, len(num), g.Den, len(den))

@@ -151,3 +151,42 @@ func TestCheckedInGates(t *testing.T) {
 		t.Error("bench/gates.txt has no A/A control gate")
 	}
 }
+
+// A gate on two units of one cell: what a system delivered during the load
+// over what it accepted.
+func TestUnitRatio(t *testing.T) {
+	gates, err := Parse(strings.NewReader("d peer PeerLoad delivered-events/s:accepted-events/s batch=100 ours-group/ours-group >= 0.9\n"), "gates.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gates[0]
+	if g.Unit != "delivered-events/s" || g.DenUnit != "accepted-events/s" || g.Num != "ours-group" || g.Den != "ours-group" {
+		t.Fatalf("parsed %+v", g)
+	}
+	if want := "ours-group delivered-events/s / ours-group accepted-events/s at batch=100"; g.What() != want {
+		t.Errorf("What = %q, want %q", g.What(), want)
+	}
+	accepted := []float64{50000, 52000, 49000, 51000, 50500, 49500, 50200, 50800}
+	cell := func(k float64) *record.File {
+		f := &record.File{}
+		for _, a := range accepted {
+			f.Points = append(f.Points, record.Point{Name: "PeerLoad",
+				Config: []record.KV{{Key: "mode", Value: "ours-group"}, {Key: "batch", Value: "100"}},
+				Values: []record.Value{{Value: a, Unit: "accepted-events/s"}, {Value: a * k, Unit: "delivered-events/s"}}})
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		k      float64
+		status Status
+	}{{0.98, Pass}, {0.6, Fail}} {
+		if v := Evaluate(g, cell(tc.k)); v.Status != tc.status {
+			t.Errorf("delivered %.2fx accepted: %v, want %v", tc.k, v, tc.status)
+		}
+	}
+	for _, bad := range []string{":accepted-events/s", "delivered-events/s:"} {
+		if _, err := Parse(strings.NewReader("d peer PeerLoad "+bad+" batch=100 a/a >= 0.9\n"), "gates.txt"); err == nil || !strings.Contains(err.Error(), "unit: want") {
+			t.Errorf("unit %q: error %v", bad, err)
+		}
+	}
+}

@@ -56,6 +56,7 @@ var promise = rg.Column{Head: "<a 200 means", Cell: func(r rg.Row) string { retu
 var peerPromise = map[string]string{
 	"ours-group":      "committed and fsync'd in SQLite",
 	"ours-serialized": "committed and fsync'd in SQLite",
+	"ours-group-k1":   "committed and fsync'd in SQLite",
 	"otel-fsync":      "committed to the bbolt queue, fsync'd",
 	"otel-nofsync":    "in the bbolt queue, OS page cache only",
 }
@@ -63,6 +64,7 @@ var peerPromise = map[string]string{
 var peerColors = map[string]color.Color{
 	"ours-group":      color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 	"ours-serialized": color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	"ours-group-k1":   color.RGBA{R: 0x98, G: 0xdf, B: 0x8a, A: 0xff},
 	"otel-fsync":      color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 	"otel-nofsync":    color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }

@@ -17,8 +17,11 @@ type System string
 const (
 	OursGroup      System = "ours-group"      // our collector, -mode group
 	OursSerialized System = "ours-serialized" // our collector, -mode serialized
-	OtelFsync      System = "otel-fsync"      // the peer, file_storage fsync: true
-	OtelNoFsync    System = "otel-nofsync"    // the peer, file_storage fsync: false
+	// OursGroupK1 is our collector in group mode with one upload batch in
+	// flight (-upload-inflight 1): the uploader before the pipeline.
+	OursGroupK1 System = "ours-group-k1"
+	OtelFsync   System = "otel-fsync"   // the peer, file_storage fsync: true
+	OtelNoFsync System = "otel-nofsync" // the peer, file_storage fsync: false
 )
 
 // Systems are all four, in the order the cells interleave them.
@@ -57,7 +60,7 @@ const (
 
 func (c *experiment) newInstance(sys System, dir string) (*instance, error) {
 	switch sys {
-	case OursGroup, OursSerialized:
+	case OursGroup, OursSerialized, OursGroupK1:
 		mode := "group"
 		if sys == OursSerialized {
 			mode = "serialized"
@@ -71,6 +74,9 @@ func (c *experiment) newInstance(sys System, dir string) (*instance, error) {
 				"-upload-max-backoff", "1s",
 				"-drain-timeout", "2s",
 			},
+		}
+		if sys == OursGroupK1 {
+			ours.Flags = append(ours.Flags, "-upload-inflight", "1")
 		}
 		return &instance{sys: sys, bin: ours.Bin, args: ours.Args()}, nil
 	case OtelFsync, OtelNoFsync:

@@ -220,15 +220,15 @@ func startCheckpointer(ctx context.Context, st *store.Store, width int, measurin
 			if ck.halt.Load() {
 				return
 			}
-			evs, err := st.FetchBacklog(ctx, width)
+			evs, err := st.FetchBacklog(ctx, 0, width)
 			if err == nil && len(evs) > 0 {
 				// The uploader's shape: mark, upsert devices, and the
 				// cycle's audit row, in one transaction.
 				now := time.Now()
-				err = st.Checkpoint(ctx, evs, now, &collector.UploadRun{
+				err = st.Checkpoint(ctx, evs, now, []collector.UploadRun{{
 					StartedAt: now, FinishedAt: now, EventCount: len(evs),
 					FirstID: evs[0].ID, LastID: evs[len(evs)-1].ID, Status: collector.RunOK,
-				})
+				}})
 			}
 			if err != nil {
 				if !ck.halt.Load() {

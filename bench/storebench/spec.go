@@ -34,7 +34,7 @@ func ThroughputFor(p bench.Profile) Throughput {
 	t := Throughput{
 		Modes:     store.Modes,
 		Control:   store.Serialized,
-		Producers: []int{1, 4, 16, 64},
+		Producers: []int{1, 16, 64}, // 4 dropped to make room for the power-cut, storage and sustained experiments
 		Indexed:   []bool{false, true},
 		Warm:      150 * time.Millisecond,
 		Dur:       800 * time.Millisecond,

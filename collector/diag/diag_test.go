@@ -110,7 +110,7 @@ func TestStatsAnswersBacklogAndSilentDevices(t *testing.T) {
 	quiet := insert(t, st, "quiet", now.Add(-2*time.Hour).UnixMilli(), 2)
 	insert(t, st, "chatty", now.Add(-time.Minute).UnixMilli(), 3)
 	receivedWhenStamped(t, st)
-	if err := st.Checkpoint(ctx, quiet, now, &collector.UploadRun{StartedAt: now, FinishedAt: now, EventCount: 2, Status: collector.RunOK}); err != nil {
+	if err := st.Checkpoint(ctx, quiet, now, []collector.UploadRun{{StartedAt: now, FinishedAt: now, EventCount: 2, Status: collector.RunOK}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.RecordRun(ctx, collector.UploadRun{StartedAt: now, FinishedAt: now, EventCount: 3, Status: collector.RunFailed, Error: "sink down"}); err != nil {

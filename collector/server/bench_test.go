@@ -71,7 +71,7 @@ func BenchmarkEvents(b *testing.B) {
 func benchHandler(tb testing.TB, o store.Options) (http.Handler, *store.Store) {
 	tb.Helper()
 	st := storetest.MustOpen(tb, o)
-	up := uploader.New(st, &sinktest.Sink{}, uploader.Options{CollectorID: "bench"})
+	up := uploader.New(st, &sinktest.Sink{}, uploader.Options{})
 	return New(st, up, Config{MaxBacklog: 0}).Handler(), st
 }
 

@@ -37,7 +37,7 @@ func newFixtureAt(t *testing.T, path string, so store.Options, cfg Config) *fixt
 	so.Path = path
 	st := storetest.MustOpen(t, so)
 	f := &fixture{t: t, store: st, sink: &sinktest.Sink{}}
-	f.up = uploader.New(st, f.sink, uploader.Options{CollectorID: "test"})
+	f.up = uploader.New(st, f.sink, uploader.Options{})
 	f.srv = httptest.NewServer(New(st, f.up, cfg).Handler())
 	t.Cleanup(f.srv.Close)
 	return f

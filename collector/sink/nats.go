@@ -34,6 +34,9 @@ const CollectorIDHeader = "Collector-Id"
 // NATSOptions configure a NATS JetStream sink.
 type NATSOptions struct {
 	URL string
+	// CollectorID is the collector's identity: in every body, in the
+	// Collector-Id header and in each message id.
+	CollectorID string
 	// Subject is the subject template. {device_id}, {kind} and
 	// {collector_id} stand for whole tokens and are replaced by the event's
 	// values, sanitised into valid subject tokens (subjectToken).
@@ -85,9 +88,8 @@ func cmpOr(s, def string) string {
 // window. The body is the event's shipped JSON, byte for byte what the
 // webhook sends for it inside its array.
 //
-// A batch is published asynchronously and every ack awaited; Ship answers
-// event by event (collector.PartialError), so only acknowledged events are
-// marked uploaded.
+// A batch is published asynchronously and every ack awaited; the receipt
+// answers event by event, so only acknowledged events are marked uploaded.
 type NATS struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -228,71 +230,72 @@ func msgID(collectorID string, eventID int64) string {
 	return collectorID + ":" + strconv.FormatInt(eventID, 10)
 }
 
-func (n *NATS) Ship(ctx context.Context, collectorID string, events []collector.Event) error {
+func (n *NATS) Ship(ctx context.Context, events []collector.Event) (collector.Receipt, error) {
 	if !n.nc.IsConnected() {
 		// Fail fast: the client would buffer the publishes and time out.
-		return fmt.Errorf("nats: not connected to %s (%s)", redact(n.opts.URL), n.nc.Status())
+		return collector.Receipt{}, fmt.Errorf("nats: not connected to %s (%s)", redact(n.opts.URL), n.nc.Status())
 	}
+	id := n.opts.CollectorID
 	type sent struct {
-		id  int64
+		i   int // the event's index in the batch
 		paf jetstream.PubAckFuture
 	}
 	pending := make([]sent, 0, len(events))
-	pe := &collector.PartialError{}
-	for _, e := range events {
-		m := nats.NewMsg(n.subject.expand(collectorID, e))
-		m.Data = appendShipped(nil, collectorID, e)
-		m.Header.Set(CollectorIDHeader, collectorID)
+	r := collector.Receipt{Fates: make([]collector.Fate, len(events))}
+	var kept error // why the kept events were not taken
+	refuse := func(i int, err error) {
+		n.rejected.Add(1)
+		r.Fates[i] = collector.Refused
+		if r.Refusal == nil {
+			r.Refusal = fmt.Errorf("nats: event %d: %w: %w", events[i].ID, err, collector.ErrRejected)
+		}
+	}
+	for i, e := range events {
+		m := nats.NewMsg(n.subject.expand(id, e))
+		m.Data = appendShipped(nil, id, e)
+		m.Header.Set(CollectorIDHeader, id)
 		paf, err := n.js.PublishMsgAsync(m,
-			jetstream.WithMsgID(msgID(collectorID, e.ID)),
+			jetstream.WithMsgID(msgID(id, e.ID)),
 			jetstream.WithExpectStream(n.opts.Stream),
 			jetstream.WithStallWait(n.opts.AckTimeout))
 		if err != nil {
 			if permanent(err) {
-				n.rejected.Add(1)
-				pe.Rejected = append(pe.Rejected, e.ID)
-				pe.RejectErr = fmt.Errorf("nats: event %d: %w: %w", e.ID, err, collector.ErrRejected)
+				refuse(i, err)
 				continue
 			}
 			// The connection broke or the pipeline is stalled: what is not
 			// published yet stays in the backlog.
-			pe.Err = fmt.Errorf("nats: publish: %w", err)
+			kept = fmt.Errorf("nats: publish: %w", err)
 			break
 		}
 		n.published.Add(1)
-		pending = append(pending, sent{e.ID, paf})
+		pending = append(pending, sent{i, paf})
 	}
 	// Wait for every ack: each future resolves, at the latest, after the
 	// ack timeout (or at once when the connection drops).
-	for i, s := range pending {
+	for j, s := range pending {
 		select {
 		case ack := <-s.paf.Ok():
 			n.acked.Add(1)
 			if ack.Duplicate {
 				n.duplicates.Add(1)
 			}
-			pe.Delivered = append(pe.Delivered, s.id)
+			r.Fates[s.i] = collector.Taken
 		case err := <-s.paf.Err():
 			if permanent(err) {
-				n.rejected.Add(1)
-				pe.Rejected = append(pe.Rejected, s.id)
-				pe.RejectErr = fmt.Errorf("nats: event %d: %w: %w", s.id, err, collector.ErrRejected)
+				refuse(s.i, err)
 				continue
 			}
 			n.failed.Add(1)
-			if pe.Err == nil {
-				pe.Err = fmt.Errorf("nats: event %d not acknowledged: %w", s.id, err)
+			if kept == nil {
+				kept = fmt.Errorf("nats: event %d not acknowledged: %w", events[s.i].ID, err)
 			}
 		case <-ctx.Done():
-			n.failed.Add(int64(len(pending) - i))
-			pe.Err = fmt.Errorf("nats: waiting for acks: %w", ctx.Err())
-			return pe
+			n.failed.Add(int64(len(pending) - j))
+			return r, fmt.Errorf("nats: waiting for acks: %w", ctx.Err())
 		}
 	}
-	if len(pe.Delivered) == len(events) {
-		return nil
-	}
-	return pe
+	return r, kept
 }
 
 // permanent reports whether the server or client will never take this

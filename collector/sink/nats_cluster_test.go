@@ -33,10 +33,10 @@ func TestNATSClusterNodeKilledDuringUpload(t *testing.T) {
 	}
 	nodes := natstest.RunClusterProcs(t, 3)
 	urls := natstest.ProcURLs(nodes...)
-	n := dial(t, NATSOptions{URL: urls, Stream: "R3", Replicas: 3, AckTimeout: 2 * time.Second})
+	n := dial(t, NATSOptions{URL: urls, CollectorID: "edge-1", Stream: "R3", Replicas: 3, AckTimeout: 2 * time.Second})
 
 	st := storetest.MustOpen(t, store.Options{})
-	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 100, Interval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	up := uploader.New(st, n, uploader.Options{Batch: 100, Interval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	up.Start(context.Background())
 	defer up.Stop(context.Background())
 

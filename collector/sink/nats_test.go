@@ -45,20 +45,20 @@ func readStream(t *testing.T, url, stream string) []natstest.Msg {
 
 func TestNATSPublishesOneMessagePerEventAndAcks(t *testing.T) {
 	srv := natstest.Run(t)
-	n := dial(t, NATSOptions{URL: srv.ClientURL(), Subject: "telemetry.{device_id}.{kind}", Stream: "T"})
+	n := dial(t, NATSOptions{URL: srv.ClientURL(), CollectorID: "edge-9", Subject: "telemetry.{device_id}.{kind}", Stream: "T"})
 	events := []collector.Event{
 		{ID: 7, DeviceID: "d1", Kind: "telemetry", TS: 1, Payload: json.RawMessage(`{ "t": 1, "h": "<b>&" }`)},
 		{ID: 8, DeviceID: "site.3 *>", Kind: "error", TS: 2}, // not valid subject tokens as they are
 	}
-	if err := n.Ship(context.Background(), "edge-9", events); err != nil {
-		t.Fatal(err)
+	if r, err := n.Ship(context.Background(), events); err != nil || r.Count(2, collector.Taken) != 2 {
+		t.Fatalf("receipt %+v, err %v; want both taken", r, err)
 	}
 	msgs := readStream(t, srv.ClientURL(), "T")
 	if len(msgs) != 2 {
 		t.Fatalf("stream holds %d messages, want 2", len(msgs))
 	}
 	// The body is byte for byte the element the webhook ships for the event.
-	hook := string(encodeBatch("edge-9", events))
+	hook := string(appendBatch(nil, "edge-9", events))
 	for i, m := range msgs {
 		want := string(appendShipped(nil, "edge-9", events[i]))
 		if string(m.Data) != want || !strings.Contains(hook, want) {
@@ -81,18 +81,19 @@ func TestNATSPublishesOneMessagePerEventAndAcks(t *testing.T) {
 
 func TestNATSReshipIsDroppedByTheDuplicateWindow(t *testing.T) {
 	srv := natstest.Run(t)
-	n := dial(t, NATSOptions{URL: srv.ClientURL()})
-	if err := n.Ship(context.Background(), "edge-1", batch); err != nil {
+	n := dial(t, NATSOptions{URL: srv.ClientURL(), CollectorID: "edge-1"})
+	if _, err := n.Ship(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
 	// A crash between ship and mark: the same events go again, and again.
 	for range 2 {
-		if err := n.Ship(context.Background(), "edge-1", batch); err != nil {
+		if _, err := n.Ship(context.Background(), batch); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Another collector's event 7 is another event.
-	if err := n.Ship(context.Background(), "edge-2", batch[:1]); err != nil {
+	other := dial(t, NATSOptions{URL: srv.ClientURL(), CollectorID: "edge-2"})
+	if _, err := other.Ship(context.Background(), batch[:1]); err != nil {
 		t.Fatal(err)
 	}
 	msgs := readStream(t, srv.ClientURL(), DefaultNATSStream)
@@ -103,8 +104,8 @@ func TestNATSReshipIsDroppedByTheDuplicateWindow(t *testing.T) {
 	if want := []string{"edge-1:7", "edge-1:8", "edge-2:7"}; !slices.Equal(ids, want) {
 		t.Errorf("stream holds %q, want each event once: %q", ids, want)
 	}
-	if st := n.Stats().(NATSStats); st.Duplicates != 4 || st.Acked != 7 {
-		t.Errorf("stats = %+v, want 4 duplicates of 7 acks", st)
+	if st := n.Stats().(NATSStats); st.Duplicates != 4 || st.Acked != 6 {
+		t.Errorf("stats = %+v, want 4 duplicates of 6 acks", st)
 	}
 }
 
@@ -115,11 +116,11 @@ func TestNATSServerDownKeepsBacklogThenResumes(t *testing.T) {
 	dir := t.TempDir()
 	srv := natstest.RunOpts(t, natstest.Options{Dir: dir})
 	url := srv.ClientURL()
-	n := dial(t, NATSOptions{URL: url, AckTimeout: time.Second})
+	n := dial(t, NATSOptions{URL: url, CollectorID: "edge-1", AckTimeout: time.Second})
 
 	st := storetest.MustOpen(t, store.Options{})
 	insertN := func(k int) { storetest.MustInsertEach(t, st, storetest.Fleet(3, k)) }
-	up := uploader.New(st, n, uploader.Options{CollectorID: "edge-1", Batch: 10})
+	up := uploader.New(st, n, uploader.Options{Batch: 10})
 	insertN(10)
 	if err := up.Drain(context.Background()); err != nil {
 		t.Fatal(err)
@@ -236,19 +237,15 @@ func TestNATSOversizeEventIsRejectedAlone(t *testing.T) {
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"telemetry.*"}, MaxMsgSize: 512}); err != nil {
 		t.Fatal(err)
 	}
-	n := dial(t, NATSOptions{URL: srv.ClientURL(), Stream: "SMALL"})
+	n := dial(t, NATSOptions{URL: srv.ClientURL(), CollectorID: "c", Stream: "SMALL"})
 	big := json.RawMessage(`{"x":"` + strings.Repeat("a", 1000) + `"}`)
 	events := []collector.Event{batch[0], {ID: 9, DeviceID: "d", Kind: "k", Payload: big}, batch[1]}
-	err := n.Ship(context.Background(), "c", events)
-	var pe *collector.PartialError
-	if !errors.As(err, &pe) {
-		t.Fatalf("err = %v, want a PartialError", err)
+	r, err := n.Ship(context.Background(), events)
+	if want := []collector.Fate{collector.Taken, collector.Refused, collector.Taken}; !slices.Equal(r.Fates, want) || err != nil {
+		t.Errorf("fates %v, err %v; want %v, nil", r.Fates, err, want)
 	}
-	if !slices.Equal(pe.Delivered, []int64{7, 8}) || !slices.Equal(pe.Rejected, []int64{9}) || pe.Err != nil {
-		t.Errorf("delivered %v, rejected %v, err %v; want [7 8], [9], nil", pe.Delivered, pe.Rejected, pe.Err)
-	}
-	if !errors.Is(pe.RejectErr, collector.ErrRejected) {
-		t.Errorf("reject reason %v does not wrap ErrRejected", pe.RejectErr)
+	if !errors.Is(r.Refusal, collector.ErrRejected) {
+		t.Errorf("refusal %v does not wrap ErrRejected", r.Refusal)
 	}
 }
 

@@ -1,106 +1,62 @@
 // Package sink holds the upstream destinations the uploader ships to, each a
-// collector.Sink: a JSON-lines log (this file), an HTTP webhook that takes a
-// batch as a JSON array (webhook.go), NATS JetStream with one message and
-// one ack per event (nats.go), and Flaky, a wrapper that fails on purpose.
-// All of them send the same wire form of an event (appendShipped), with
-// the payload byte for byte as the producer sent it.
+// collector.Sink made with the collector's identity: a JSON-lines log (this
+// file), an HTTP webhook that takes a batch as a JSON array (webhook.go),
+// NATS JetStream with one message and one ack per event (nats.go), and
+// Flaky, a wrapper that fails on purpose. A sink that takes or refuses a
+// batch whole answers through Bisect (bisect.go). All of them send the same
+// wire form of an event (wire.go), with the payload byte for byte as the
+// producer sent it.
 package sink
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 
 	"edgecollector/collector"
 )
 
-// appendShipped appends the wire form of e (collector.Shipped's fields, in
-// its order) to b. encoding/json would compact the payload and escape its
-// <, > and &; receivers get the payload byte for byte as the producer sent
-// it and the buffer stored it.
-func appendShipped(b []byte, collectorID string, e collector.Event) []byte {
-	b = append(b, `{"collector_id":`...)
-	b = appendString(b, collectorID)
-	b = append(b, `,"id":`...)
-	b = strconv.AppendInt(b, e.ID, 10)
-	b = append(b, `,"device_id":`...)
-	b = appendString(b, e.DeviceID)
-	b = append(b, `,"kind":`...)
-	b = appendString(b, e.Kind)
-	if len(e.Payload) > 0 {
-		b = append(b, `,"payload":`...)
-		b = append(b, e.Payload...)
-	}
-	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, e.TS, 10)
-	return append(b, '}')
-}
-
-// appendString appends s as a JSON string, leaving <, > and & as they are.
-func appendString(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.Encode(s) // a string always encodes
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
-}
-
-// encodeBatch is the webhook body: a JSON array of shipped events.
-func encodeBatch(collectorID string, events []collector.Event) []byte {
-	b := []byte{'['}
-	for i, e := range events {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendShipped(b, collectorID, e)
-	}
-	return append(b, ']')
-}
-
 // Log writes each shipped event as one JSON line to W, unbuffered: an event
-// counts as delivered once its whole line was written. A failed write (a
-// reader of stdout that went away: EPIPE) fails the cycle, and only the
-// lines written whole before it are marked.
+// counts as taken once its whole line was written. A failed write (a reader
+// of stdout that went away: EPIPE) fails the cycle, and only the lines
+// written whole before it are taken.
 type Log struct {
 	mu sync.Mutex
-	W  io.Writer
+	w  io.Writer
+	id string
 }
 
-// NewLog returns a log sink writing to w.
-func NewLog(w io.Writer) *Log { return &Log{W: w} }
+// NewLog returns a log sink writing to w as collector collectorID.
+func NewLog(w io.Writer, collectorID string) *Log { return &Log{w: w, id: collectorID} }
 
-func (l *Log) Ship(_ context.Context, collectorID string, events []collector.Event) error {
-	var b []byte
+func (l *Log) Ship(_ context.Context, events []collector.Event) (collector.Receipt, error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	b := (*buf)[:0]
 	ends := make([]int, len(events)) // where each event's line ends in b
 	for i, e := range events {
-		b = append(appendShipped(b, collectorID, e), '\n')
+		b = append(appendShipped(b, l.id, e), '\n')
 		ends[i] = len(b)
 	}
+	*buf = b
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, err := l.W.Write(b)
+	n, err := l.w.Write(b)
 	if err == nil && n < len(b) {
 		err = io.ErrShortWrite
 	}
 	if err == nil {
-		return nil
+		return collector.TookAll(len(events)), nil
 	}
-	err = fmt.Errorf("log sink: %w", err)
-	pe := &collector.PartialError{Err: err}
+	r := collector.Receipt{Fates: make([]collector.Fate, len(events))}
 	for i, end := range ends {
 		if end > n {
 			break
 		}
-		pe.Delivered = append(pe.Delivered, events[i].ID)
+		r.Fates[i] = collector.Taken
 	}
-	if len(pe.Delivered) == 0 {
-		return err
-	}
-	return pe
+	return r, fmt.Errorf("log sink: %w", err)
 }
 
 // Flaky wraps a sink and fails every Nth Ship call, to demonstrate backoff,
@@ -113,14 +69,22 @@ type Flaky struct {
 	calls int
 }
 
-func (f *Flaky) Ship(ctx context.Context, collectorID string, events []collector.Event) error {
+func (f *Flaky) Ship(ctx context.Context, events []collector.Event) (collector.Receipt, error) {
 	f.mu.Lock()
 	f.calls++
 	fail := f.Every > 0 && f.calls%f.Every == 0
 	n := f.calls
 	f.mu.Unlock()
 	if fail {
-		return fmt.Errorf("flaky sink: simulated failure on call %d", n)
+		return collector.Receipt{}, fmt.Errorf("flaky sink: simulated failure on call %d", n)
 	}
-	return f.Sink.Ship(ctx, collectorID, events)
+	return f.Sink.Ship(ctx, events)
+}
+
+// Stats passes on the wrapped sink's counters, when it keeps any.
+func (f *Flaky) Stats() any {
+	if s, ok := f.Sink.(interface{ Stats() any }); ok {
+		return s.Stats()
+	}
+	return nil
 }

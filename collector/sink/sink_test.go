@@ -23,6 +23,11 @@ var batch = []collector.Event{
 	{ID: 8, DeviceID: "d2", Kind: "error", TS: 2},
 }
 
+// hook is a webhook sink to url, as collector id, with a short timeout.
+func hook(url, id string) *Webhook {
+	return NewWebhook(WebhookOptions{URL: url, CollectorID: id, Timeout: time.Second})
+}
+
 // The receiver's status decides the batch's fate (status.go): delivered,
 // refused for its content (bisected), retried later, or an endpoint that
 // refuses everything (the backlog stays).
@@ -67,7 +72,7 @@ func TestWebhookStatusClassification(t *testing.T) {
 			}
 			w.WriteHeader(tc.status)
 		}))
-		err := NewWebhook(srv.URL, time.Second).Ship(context.Background(), "c", batch)
+		err := hook(srv.URL, "c").Send(context.Background(), batch)
 		srv.Close()
 		got := ok
 		switch {
@@ -107,8 +112,8 @@ func TestWebhookNeverFollowsRedirects(t *testing.T) {
 			http.Redirect(w, r, target.URL+"/elsewhere", code)
 		}))
 		// Also through a caller's own client, which follows redirects by default.
-		for _, wh := range []*Webhook{NewWebhook(srv.URL, time.Second), {URL: srv.URL, Client: &http.Client{}}} {
-			err := wh.Ship(context.Background(), "c", batch)
+		for _, wh := range []*Webhook{hook(srv.URL, "c"), NewWebhook(WebhookOptions{URL: srv.URL, Client: &http.Client{}})} {
+			err := wh.Send(context.Background(), batch)
 			if !errors.Is(err, collector.ErrEndpoint) || errors.Is(err, collector.ErrRejected) ||
 				!strings.Contains(err.Error(), "/elsewhere") {
 				t.Errorf("%d: err = %v, want an endpoint failure naming the redirect target", code, err)
@@ -131,7 +136,7 @@ func TestWebhookSendsIDsAndCollector(t *testing.T) {
 		json.NewDecoder(r.Body).Decode(&got)
 	}))
 	defer srv.Close()
-	if err := NewWebhook(srv.URL, time.Second).Ship(context.Background(), "edge-9", batch); err != nil {
+	if err := hook(srv.URL, "edge-9").Send(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].ID != 7 || got[0].CollectorID != "edge-9" || string(got[0].Payload) != `{"t":1}` || got[1].Payload != nil {
@@ -144,7 +149,7 @@ func TestWebhookTimeoutIsRetryable(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-stall }))
 	defer srv.Close()
 	defer close(stall)
-	err := NewWebhook(srv.URL, 50*time.Millisecond).Ship(context.Background(), "c", batch)
+	err := NewWebhook(WebhookOptions{URL: srv.URL, Timeout: 50 * time.Millisecond}).Send(context.Background(), batch)
 	if err == nil || errors.Is(err, collector.ErrRejected) {
 		t.Errorf("err = %v, want a retryable timeout", err)
 	}
@@ -152,7 +157,7 @@ func TestWebhookTimeoutIsRetryable(t *testing.T) {
 
 func TestLogWritesOneLinePerEvent(t *testing.T) {
 	var buf bytes.Buffer
-	if err := NewLog(&buf).Ship(context.Background(), "edge-1", batch); err != nil {
+	if _, err := NewLog(&buf, "edge-1").Ship(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -162,10 +167,10 @@ func TestLogWritesOneLinePerEvent(t *testing.T) {
 }
 
 func TestFlakyFailsEveryNth(t *testing.T) {
-	f := &Flaky{Sink: NewLog(&bytes.Buffer{}), Every: 3}
+	f := &Flaky{Sink: NewLog(&bytes.Buffer{}, "c"), Every: 3}
 	var fails []int
 	for i := 1; i <= 7; i++ {
-		if f.Ship(context.Background(), "c", batch) != nil {
+		if _, err := f.Ship(context.Background(), batch); err != nil {
 			fails = append(fails, i)
 		}
 	}
@@ -184,7 +189,7 @@ func TestPayloadShippedVerbatim(t *testing.T) {
 		got, _ = io.ReadAll(r.Body)
 	}))
 	defer srv.Close()
-	if err := NewWebhook(srv.URL, time.Second).Ship(context.Background(), "c", ev); err != nil {
+	if _, err := hook(srv.URL, "c").Ship(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	want := `[{"collector_id":"c","id":1,"device_id":"<dev>&","kind":"k","payload":` + payload + `,"ts":3}]`
@@ -196,7 +201,7 @@ func TestPayloadShippedVerbatim(t *testing.T) {
 		t.Errorf("body does not decode to the same payload: %v", err)
 	}
 	var buf bytes.Buffer
-	NewLog(&buf).Ship(context.Background(), "c", ev)
+	NewLog(&buf, "c").Ship(context.Background(), ev)
 	if line := strings.TrimSuffix(buf.String(), "\n"); line != want[1:len(want)-1] {
 		t.Errorf("log line\n%s\nwant\n%s", line, want[1:len(want)-1])
 	}
@@ -222,7 +227,7 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 // What the log sink reports delivered is what it wrote: whole lines only.
 func TestLogFailedWriteDeliversOnlyWholeLines(t *testing.T) {
 	var line bytes.Buffer
-	NewLog(&line).Ship(context.Background(), "c", batch[:1])
+	NewLog(&line, "c").Ship(context.Background(), batch[:1])
 	first := line.Len()
 	for _, tc := range []struct {
 		name      string
@@ -235,16 +240,21 @@ func TestLogFailedWriteDeliversOnlyWholeLines(t *testing.T) {
 		{"one line and a bit", first + 3, []int64{7}},
 	} {
 		w := &shortWriter{n: tc.n}
-		err := NewLog(w).Ship(context.Background(), "c", batch)
+		r, err := NewLog(w, "c").Ship(context.Background(), batch)
 		if !errors.Is(err, syscall.EPIPE) {
 			t.Errorf("%s: err = %v, want EPIPE", tc.name, err)
 		}
-		var pe *collector.PartialError
-		if errors.As(err, &pe) != (tc.delivered != nil) {
-			t.Errorf("%s: err = %#v, want a PartialError only when some line was written whole", tc.name, err)
+		var taken []int64
+		for i, e := range batch {
+			switch r.Fate(i) {
+			case collector.Taken:
+				taken = append(taken, e.ID)
+			case collector.Refused:
+				t.Errorf("%s: a failed write refuses nothing: event %d refused", tc.name, e.ID)
+			}
 		}
-		if pe != nil && !slices.Equal(pe.Delivered, tc.delivered) {
-			t.Errorf("%s: delivered %v, want %v", tc.name, pe.Delivered, tc.delivered)
+		if !slices.Equal(taken, tc.delivered) {
+			t.Errorf("%s: taken %v, want %v", tc.name, taken, tc.delivered)
 		}
 		if errors.Is(err, collector.ErrRejected) {
 			t.Errorf("%s: a failed write rejects nothing: %v", tc.name, err)

@@ -35,7 +35,7 @@ func TestRetentionOnTheCollectorsClock(t *testing.T) {
 		if n := storetest.Count(t, s.DB(), `SELECT count(*) FROM events WHERE received_at BETWEEN ? AND ?`, before, after); n != 3 {
 			t.Errorf("%d events with a received_at from the collector's clock, want 3", n)
 		}
-		evs, err := s.FetchBacklog(ctx, 10)
+		evs, err := s.FetchBacklog(ctx, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestRetentionOnTheCollectorsClock(t *testing.T) {
 		if _, err := s.Insert(ctx, []collector.Event{{DeviceID: "fine", Kind: "t", TS: before}}); err != nil {
 			t.Fatal(err)
 		}
-		evs, _ = s.FetchBacklog(ctx, 10)
+		evs, _ = s.FetchBacklog(ctx, 0, 10)
 		if err := s.Checkpoint(ctx, evs, now, nil); err != nil {
 			t.Fatal(err)
 		}

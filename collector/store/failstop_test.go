@@ -38,7 +38,7 @@ func TestFailStop(t *testing.T) {
 	if _, err := s.Insert(ctx, storetest.Events("d", 1)); !errors.Is(err, collector.ErrStorageFailed) {
 		t.Errorf("insert after the failure: %v", err)
 	}
-	if _, err := s.FetchBacklog(ctx, 10); !errors.Is(err, collector.ErrStorageFailed) {
+	if _, err := s.FetchBacklog(ctx, 0, 10); !errors.Is(err, collector.ErrStorageFailed) {
 		t.Errorf("backlog read after the failure: %v", err)
 	}
 	if err := s.Write(ctx, nil); !errors.Is(err, collector.ErrStorageFailed) {

@@ -140,7 +140,7 @@ func TestReplacedBufferStopsAcknowledging(t *testing.T) {
 				}
 
 				// The open file still ships: its backlog is exactly what was acknowledged.
-				evs, err := s.FetchBacklog(context.Background(), 100)
+				evs, err := s.FetchBacklog(context.Background(), 0, 100)
 				if err != nil {
 					t.Fatalf("fetch backlog after the replacement: %v", err)
 				}

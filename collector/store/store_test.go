@@ -49,7 +49,7 @@ func TestInsertReopenNeverReusesIDs(t *testing.T) {
 		}
 		// Upload and purge every event, the newest included: a plain rowid
 		// table would hand the same ids out again.
-		evs, _ := s.FetchBacklog(context.Background(), 100)
+		evs, _ := s.FetchBacklog(context.Background(), 0, 100)
 		if err := s.Checkpoint(context.Background(), evs, time.Now().Add(-time.Hour), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestBoundParametersStoreHostileTextVerbatim(t *testing.T) {
 	if _, err := s.Insert(context.Background(), []collector.Event{e}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.FetchBacklog(context.Background(), 10)
+	got, err := s.FetchBacklog(context.Background(), 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestCheckpointSplitsUnderCap(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		evs, err := s.FetchBacklog(ctx, 200)
+		evs, err := s.FetchBacklog(ctx, 0, 200)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +411,7 @@ func TestPurgeKeepsBacklogAndRecent(t *testing.T) {
 	if _, err := s.Insert(ctx, storetest.Events("d", 1200)[:1000]); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := s.FetchBacklog(ctx, 700)
+	old, _ := s.FetchBacklog(ctx, 0, 700)
 	if err := s.Checkpoint(ctx, old[:600], time.Now().Add(-48*time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestOneConnStillReads(t *testing.T) {
 		if _, err := s.Insert(ctx, storetest.Events("d", 2)); err != nil {
 			t.Fatal(err)
 		}
-		evs, err := s.FetchBacklog(ctx, 10)
+		evs, err := s.FetchBacklog(ctx, 0, 10)
 		if err != nil || len(evs) != 2 {
 			t.Fatalf("backlog with -max-conns 1: %d events, %v", len(evs), err)
 		}

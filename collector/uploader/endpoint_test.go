@@ -66,7 +66,7 @@ func TestMisconfiguredReceiverKeepsTheBacklog(t *testing.T) {
 			defer srv.Close()
 			s := storetest.MustOpen(t, store.Options{})
 			ids := insert(t, s, 40)
-			u := New(s, sink.NewWebhook(srv.URL, time.Second), Options{CollectorID: "edge-1", Batch: 1000})
+			u := New(s, sink.NewWebhook(sink.WebhookOptions{URL: srv.URL, CollectorID: "edge-1", Timeout: time.Second}), Options{Batch: 1000})
 
 			for range 2 {
 				n, err := u.Sync(context.Background())
@@ -117,7 +117,7 @@ func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
 	ids := insert(t, s, 4)
 	all := &sinktest.Sink{PerEvent: true}
 	all.Reject(ids...)
-	u := New(s, all, Options{CollectorID: "edge-1"})
+	u := New(s, all, Options{})
 	if n, err := u.Sync(context.Background()); n != 0 || !errors.Is(err, collector.ErrEndpoint) {
 		t.Fatalf("every event refused: sync = %d, %v; want 0 and an endpoint failure", n, err)
 	}
@@ -128,7 +128,7 @@ func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
 	// One poison event among good ones leaves as rejected.
 	one := &sinktest.Sink{PerEvent: true}
 	one.Reject(ids[2])
-	u = New(s, one, Options{CollectorID: "edge-1"})
+	u = New(s, one, Options{})
 	if n, err := u.Sync(context.Background()); n != 4 || err != nil {
 		t.Fatalf("one poison event: sync = %d, %v; want 4, nil", n, err)
 	}
@@ -138,9 +138,9 @@ func TestRefusalsLeaveOnlyBesideADelivery(t *testing.T) {
 
 	// A lone poison event, then a good one joins it.
 	poison := insert(t, s, 1)[0]
-	rec := &sinktest.Sink{Collector: "edge-1"}
+	rec := &sinktest.Sink{}
 	rec.Reject(poison)
-	u = New(s, rec, Options{CollectorID: "edge-1"})
+	u = New(s, rec, Options{})
 	if _, err := u.Sync(context.Background()); !errors.Is(err, collector.ErrEndpoint) {
 		t.Fatalf("lone poison event: err = %v, want an endpoint failure", err)
 	}
@@ -185,7 +185,7 @@ func TestRetryAfterIsHonouredWithinTheCap(t *testing.T) {
 			defer srv.Close()
 			s := storetest.MustOpen(t, store.Options{})
 			insert(t, s, 3)
-			u := New(s, sink.NewWebhook(srv.URL, time.Second), Options{CollectorID: "edge-1",
+			u := New(s, sink.NewWebhook(sink.WebhookOptions{URL: srv.URL, CollectorID: "edge-1", Timeout: time.Second}), Options{
 				Interval: 10 * time.Millisecond, MaxBackoff: tc.maxBackoff})
 			u.Start(context.Background())
 			defer u.Stop(context.Background())

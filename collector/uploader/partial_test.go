@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"edgecollector/collector"
 	"edgecollector/collector/store"
 	"edgecollector/internal/sinktest"
 	"edgecollector/internal/storetest"
@@ -36,7 +35,7 @@ func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {
 	sink := &sinktest.Sink{PerEvent: true}
 	sink.Reject(ids[4])
 	sink.Lose(ids[2], ids[7])
-	u := New(s, sink, Options{CollectorID: "edge-1"})
+	u := New(s, sink, Options{})
 
 	n, err := u.Sync(context.Background())
 	if err == nil {
@@ -80,19 +79,20 @@ func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {
 	}
 }
 
-// A sink that returns a PartialError naming nothing and giving no reason
-// must not lose the batch: every event stays, and the cycle fails.
-func TestPartialErrorNamingNothingKeepsTheBatch(t *testing.T) {
+// A sink whose receipt keeps events without giving a reason (a buggy one)
+// must not lose them: they stay, the cycle fails, what it took is marked.
+func TestReceiptKeepingWithoutReasonKeepsTheEvents(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{})
-	insert(t, s, 4)
+	ids := insert(t, s, 4)
 	sink := &sinktest.Sink{PerEvent: true}
-	sink.Fail(&collector.PartialError{}) // a buggy sink: it names no event and gives no reason
-	u := New(s, sink, Options{CollectorID: "edge-1"})
-	if n, err := u.Sync(context.Background()); err == nil || n != 0 {
-		t.Fatalf("sync = %d, %v; want 0 and an error", n, err)
+	sink.Mute(ids[1], ids[3]) // a buggy sink: it keeps them and says nothing
+	u := New(s, sink, Options{})
+	n, err := u.Sync(context.Background())
+	if err == nil || n != 2 {
+		t.Fatalf("sync = %d, %v; want 2 and an error", n, err)
 	}
-	if got := s.Backlog(); got != 4 {
-		t.Errorf("backlog = %d, want 4", got)
+	if got, want := backlogIDs(t, s), []int64{ids[1], ids[3]}; !slices.Equal(got, want) {
+		t.Errorf("backlog = %v, want %v", got, want)
 	}
 }
 
@@ -106,7 +106,7 @@ func TestBisectionStopsAtRetryableFailure(t *testing.T) {
 	sink := &sinktest.Sink{}
 	sink.Reject(ids[6])
 	sink.FailAfter(3, errors.New("upstream down"))
-	u := New(s, sink, Options{CollectorID: "edge-1"})
+	u := New(s, sink, Options{})
 	if _, err := u.Sync(context.Background()); err == nil {
 		t.Fatal("sync succeeded; want the retryable failure")
 	}

@@ -24,12 +24,12 @@ func TestUnmarkedBatchIsMarkedNotReshipped(t *testing.T) {
 			// the write lock, as a full disk or a long reader would stop the
 			// marks: the batch is delivered but cannot be marked.
 			var release func()
-			sink := &sinktest.Sink{Collector: "edge-1", OnShip: func([]collector.Event) {
+			sink := &sinktest.Sink{OnShip: func([]collector.Event) {
 				if release == nil {
 					release = storetest.HoldWriteLock(t, path)
 				}
 			}}
-			u := New(s, sink, Options{CollectorID: "edge-1", Batch: 4})
+			u := New(s, sink, Options{Batch: 4})
 
 			for i := range 3 { // the lock holds: every cycle fails to mark
 				if n, err := u.Sync(context.Background()); err == nil || n != 0 {
@@ -72,10 +72,10 @@ func TestStopFinishesTheCycleUnderWay(t *testing.T) {
 	ids := insert(t, s, 5)
 	// The upstream takes each batch at once but answers only when
 	// released, as a slow webhook does.
-	sink := &sinktest.Sink{Collector: "edge-1"}
+	sink := &sinktest.Sink{}
 	sink.Hold()
 	held := sink.Held()
-	u := New(s, sink, Options{CollectorID: "edge-1", Interval: time.Hour})
+	u := New(s, sink, Options{Interval: time.Hour})
 	u.Start(context.Background())
 	select {
 	case <-held:

@@ -1,16 +1,20 @@
 // Package uploader drains the store's backlog to a sink: ship first, then
-// mark, so delivery is at-least-once, with an audit row for every cycle that
-// had events, exponential backoff on failure, and retention purges.
+// mark, so delivery is at-least-once, with an audit row for every batch
+// that had events, exponential backoff on failure, and retention purges.
+//
+// The drain is a pipeline (pipeline.go): the next batch is read while the
+// ones before it are shipped, up to Options.InFlight batches are in flight
+// at once, and their marks commit in id order. This file holds what a batch
+// goes through once the sink has answered: the verdict (what left the
+// backlog, what stays, and why), the marks, the audit rows, the health.
 package uploader
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +28,7 @@ import (
 const (
 	DefaultInterval   = time.Second
 	DefaultBatch      = 1000
+	DefaultInFlight   = 4
 	DefaultMaxBackoff = 30 * time.Second
 	defaultPurgeEvery = time.Minute
 )
@@ -35,11 +40,16 @@ const DefaultRetention = 24 * time.Hour
 
 // Options configure an Uploader.
 type Options struct {
-	CollectorID string
 	// Interval is the polling period while the backlog is small. It is not a
-	// rate limit: while a cycle fills a whole batch, the next starts at once.
+	// rate limit: while batches come out whole, the next is read at once.
 	Interval time.Duration
 	Batch    int
+	// InFlight is how many batches may be in flight at once: shipped, or
+	// being shipped, and not yet marked. 1 keeps strict order: a batch goes
+	// out once the one before it was answered. More lets the sink take
+	// several at once and answer them in any order, for sinks that
+	// deduplicate on (collector_id, id); the marks still commit in id order.
+	InFlight int
 	// MaxBackoff caps the wait after consecutive failures (which starts at
 	// Interval and doubles, with jitter).
 	MaxBackoff time.Duration
@@ -56,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = DefaultInFlight
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
@@ -80,10 +93,11 @@ type Health struct {
 
 // Stats are the uploader's counters since start.
 type Stats struct {
-	Cycles         int64 `json:"cycles"`
+	Cycles         int64 `json:"cycles"` // batches shipped, and retries of their marks
 	EventsShipped  int64 `json:"events_shipped"`
 	EventsRejected int64 `json:"events_rejected"`
 	Failures       int64 `json:"failures"`
+	InFlight       int   `json:"in_flight"` // the most batches in flight at once (Options.InFlight)
 	Health
 	// Sink holds the sink's own counters, when it keeps any (a sink with a
 	// Stats() any method, such as the NATS sink's acks and duplicates).
@@ -91,28 +105,31 @@ type Stats struct {
 }
 
 // Uploader drains a store to a sink in the background (Start/Stop), or step
-// by step (Sync) in tests.
+// by step (Sync, Drain) in tests.
 type Uploader struct {
 	store *store.Store
 	sink  collector.Sink
 	opts  Options
 
-	syncMu sync.Mutex // one cycle at a time
-	// unmarked is a batch the sink took whose marks did not commit (a full
-	// disk, a lock held too long). The next cycle retries the marks before
-	// it ships anything: shipping the batch again on every retry would
-	// flood the sink with duplicates for as long as the disk stays full.
-	// Guarded by syncMu; lost in a crash, when the batch is shipped again.
-	unmarked *unmarked
+	runMu sync.Mutex // one round (or Sync) at a time
+	// unmarked are batches the sink took whose marks did not commit (a full
+	// disk, a lock held too long), in id order. Before anything else ships,
+	// their marks are retried, alone: shipping them again on every retry
+	// would flood the sink with duplicates for as long as the disk stays
+	// full. Guarded by runMu; lost in a crash, when they are shipped again.
+	unmarked []*batch
 
 	mu     sync.Mutex
 	health Health
 
 	cycles, shipped, rejected, failures atomic.Int64
 
-	cancel context.CancelFunc // ends the loop after its cycle
-	abort  context.CancelFunc // cancels the cycle under way
-	wg     sync.WaitGroup
+	// The background loop (Start, Stop).
+	stopOnce sync.Once
+	stopc    chan struct{}      // closed by Stop: drain, then end
+	abort    context.CancelFunc // cancels the batches under way
+	done     chan struct{}      // closed once the loop has ended
+	stopErr  error              // the final drain's; read after done
 }
 
 // New returns an uploader; Start runs it.
@@ -120,79 +137,57 @@ func New(st *store.Store, sink collector.Sink, o Options) *Uploader {
 	return &Uploader{store: st, sink: sink, opts: o.withDefaults(), health: Health{Healthy: true}}
 }
 
-// Start runs the drain loop until Stop.
+// Start runs the drain in the background until Stop.
 func (u *Uploader) Start(ctx context.Context) {
-	// A cycle under way when Stop is called finishes (the sink answers or
+	// Batches under way when Stop is called finish (the sink answers or
 	// times out, the marks commit) unless Stop's own budget runs out first:
-	// a cycle cut between ship and answer would ship the batch again.
-	cycleCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
-	ctx, cancel := context.WithCancel(ctx)
-	u.cancel = cancel
-	u.abort = abort
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
+	// a batch cut between ship and answer would be shipped again.
+	batchCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	u.stopc, u.abort, u.done = make(chan struct{}), abort, make(chan struct{})
+	go func() { // owned: Stop ends it and waits
+		defer close(u.done)
 		defer abort()
-		u.loop(ctx, cycleCtx)
+		u.stopErr = u.loop(ctx, batchCtx)
 	}()
 }
 
-// Stop ends the loop after the cycle under way, then drains what is left
-// with one more round of cycles until the backlog is empty, a cycle fails,
-// or ctx ends. When ctx ends first, the cycle under way is cancelled.
+// Stop drains what is left (the batches in flight, then the backlog, with
+// the pipeline) and ends the loop, once the backlog is empty or a batch
+// fails; when ctx ends first, the batches under way are cancelled. It
+// returns the drain's failure, if any. Without Start, it is Drain.
 func (u *Uploader) Stop(ctx context.Context) error {
-	if u.cancel != nil {
-		u.cancel()
-		stopped := make(chan struct{})
-		go func() { u.wg.Wait(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-ctx.Done():
-			u.abort()
-			<-stopped
-		}
+	if u.stopc == nil {
+		return u.Drain(ctx)
 	}
-	return u.Drain(ctx)
+	u.stopOnce.Do(func() { close(u.stopc) })
+	select {
+	case <-u.done:
+	case <-ctx.Done():
+		u.abort()
+		<-u.done
+	}
+	if u.stopErr != nil {
+		return fmt.Errorf("drain: %w", u.stopErr)
+	}
+	return nil
 }
 
-// Drain runs cycles until the backlog is empty, a cycle fails, or ctx ends.
+// Drain ships until the backlog is empty, a batch fails, or ctx ends.
 func (u *Uploader) Drain(ctx context.Context) error {
-	for {
-		n, err := u.Sync(ctx)
-		if err != nil {
-			return fmt.Errorf("drain: %w", err)
-		}
-		if n == 0 {
-			return nil
-		}
+	if _, err := u.round(ctx, nil); err != nil {
+		return fmt.Errorf("drain: %w", err)
 	}
+	return nil
 }
 
-// loop runs cycles until ctx ends; each cycle runs under cycleCtx.
-func (u *Uploader) loop(ctx, cycleCtx context.Context) {
-	lastPurge := time.Time{}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+// loop runs rounds of the pipeline until Stop (then a last round drains),
+// or ctx ends, purging before a round once PurgeEvery has passed since the
+// last purge. Between rounds it waits: Interval once the backlog ran dry,
+// a backoff after a failure, nothing when the round ended on a whole batch
+// (to purge).
+func (u *Uploader) loop(ctx, batchCtx context.Context) error {
+	var lastPurge time.Time // the first purge comes before the first round
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		n, err := u.Sync(cycleCtx)
-		wait := u.opts.Interval
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			wait = u.backoff()
-			var ra *collector.RetryAfterError
-			if errors.As(err, &ra) { // the sink asked for a pause: honour it, within the cap
-				wait = min(max(wait, ra.After), u.opts.MaxBackoff)
-			}
-		case n >= u.opts.Batch:
-			wait = 0 // more backlog than a batch: keep draining
-		}
 		if u.opts.Retention > 0 && time.Since(lastPurge) >= u.opts.PurgeEvery {
 			lastPurge = time.Now()
 			if n, err := u.store.Purge(ctx, time.Now().Add(-u.opts.Retention)); err != nil {
@@ -201,7 +196,46 @@ func (u *Uploader) loop(ctx, cycleCtx context.Context) {
 				u.opts.Logger.Info("retention purge", "events", n)
 			}
 		}
-		timer.Reset(wait)
+		if isClosed(u.stopc) {
+			_, err := u.round(batchCtx, nil) // the drain: until the backlog is empty
+			return err
+		}
+		full, err := u.round(batchCtx, u.stopc)
+		if isClosed(u.stopc) {
+			if err != nil {
+				return err
+			}
+			continue // the round may have ended before Stop: drain what is left
+		}
+		wait := u.opts.Interval
+		switch {
+		case err != nil:
+			wait = u.backoff()
+			var ra *collector.RetryAfterError
+			if errors.As(err, &ra) { // the sink asked for a pause: honour it, within the cap
+				wait = min(max(wait, ra.After), u.opts.MaxBackoff)
+			}
+		case full:
+			wait = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-u.stopc:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -219,23 +253,17 @@ func (u *Uploader) backoff() time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Sync runs one cycle: fetch the oldest batch, ship it, mark what the sink
-// took (delivered or rejected for good), audit it. It returns how many events
-// left the backlog; with an error, the others stay in it for the next cycle.
+// Sync runs one cycle, on its own: the marks of batches taken but not yet
+// marked, if any; else the oldest batch, shipped, judged and marked. It
+// returns how many events left the backlog; with an error, the others stay
+// in it for the next cycle.
 func (u *Uploader) Sync(ctx context.Context) (int, error) {
-	u.syncMu.Lock()
-	defer u.syncMu.Unlock()
-
-	if b := u.unmarked; b != nil {
-		u.cycles.Add(1)
-		if err := u.mark(ctx, b); err != nil {
-			return 0, err
-		}
-		u.unmarked = nil
-		u.succeed()
-		return len(b.done), nil
+	u.runMu.Lock()
+	defer u.runMu.Unlock()
+	if len(u.unmarked) > 0 {
+		return u.remark(ctx)
 	}
-	events, err := u.store.FetchBacklog(ctx, u.opts.Batch)
+	events, err := u.store.FetchBacklog(ctx, 0, u.opts.Batch)
 	if err != nil {
 		u.fail(err)
 		return 0, err
@@ -243,70 +271,215 @@ func (u *Uploader) Sync(ctx context.Context) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
-	u.cycles.Add(1)
-	started := time.Now()
-	o := endpointOrEvents(u.ship(ctx, events))
-	done := append(slices.Clip(o.delivered), o.rejected...)
-	slices.SortFunc(done, func(a, b collector.Event) int { return cmp.Compare(a.ID, b.ID) })
-	if len(done) > 0 {
-		// Ship first, then mark: a crash between the two ships again, never
-		// loses. The audit row commits with the marks.
-		b := &unmarked{started: started, done: done, delivered: len(o.delivered), rejected: len(o.rejected)}
-		if len(o.rejected) > 0 {
-			b.status = collector.RunRejected
-			b.msg = rejectedMessage(o.rejected, len(events), o.rejectErr)
-			b.rejectErr = o.rejectErr
-		}
+	b := u.ship(ctx, events)
+	n, err := u.settle(ctx, b, false)
+	if err != nil {
+		u.fail(err)
+	} else {
+		u.succeed()
+	}
+	return n, err
+}
+
+// remark retries the marks of the batches the sink took whose marks did
+// not commit, in order, and stops at the first that fails again. runMu held.
+func (u *Uploader) remark(ctx context.Context) (int, error) {
+	left := 0
+	var failed error
+	for len(u.unmarked) > 0 {
+		b := u.unmarked[0]
+		u.cycles.Add(1)
 		if err := u.mark(ctx, b); err != nil {
-			u.unmarked = b
+			u.fail(err)
+			return left, err
+		}
+		u.unmarked = u.unmarked[1:]
+		left += len(b.v.done)
+		if b.v.err != nil && failed == nil { // what the sink kept of it stays
+			failed = b.v.err
+			u.failRun(ctx, newRun(b.started, b.v.kept, collector.RunFailed, b.v.err.Error()))
+		}
+	}
+	u.unmarked = nil
+	if failed != nil {
+		u.fail(failed)
+		return left, failed
+	}
+	u.succeed()
+	return left, nil
+}
+
+// batch is a batch of events on its way: read, shipped, answered, judged,
+// marked.
+type batch struct {
+	events   []collector.Event // in id order
+	started  time.Time
+	receipt  collector.Receipt
+	err      error // the sink's, about what it kept
+	answered bool  // the sink has answered (set by the round's goroutine)
+	v        verdict
+}
+
+// ship sends b's events to the sink and keeps its answer.
+func (u *Uploader) ship(ctx context.Context, events []collector.Event) *batch {
+	u.cycles.Add(1)
+	b := &batch{events: events, started: time.Now()}
+	b.receipt, b.err = u.sink.Ship(ctx, events)
+	return b
+}
+
+// verdict is what became of a batch, event by event, once the endpoint
+// rule has spoken.
+type verdict struct {
+	done             []collector.Event // taken or refused: they leave the backlog (id order)
+	taken, refused   int
+	refusal          error             // why the sink refused what it refused
+	kept             []collector.Event // they stay in the backlog
+	err              error             // why (nil when none is kept)
+	status, rejected string            // the audit row's status and message for done
+}
+
+// judge reads the sink's receipt. The rule that tells a poison event from
+// a wrong endpoint: refused events leave the backlog only in a batch where
+// the sink took some other event, the evidence that the endpoint works and
+// that what it refused is wrong in itself. A batch where it took nothing
+// and refused something (a receiver answering 400 to everything, so that
+// bisection ends with each event refused on its own) speaks about the
+// endpoint: every event stays, the batch fails. A lone poison event waits,
+// so, until a good one shares its batch.
+func judge(events []collector.Event, r collector.Receipt, err error) verdict {
+	var v verdict
+	for i := range events {
+		switch r.Fate(i) {
+		case collector.Taken:
+			v.taken++
+		case collector.Refused:
+			v.refused++
+		}
+	}
+	endpoint := v.refused > 0 && v.taken == 0
+	v.done = make([]collector.Event, 0, v.taken+v.refused)
+	var refused []collector.Event
+	for i, e := range events {
+		switch f := r.Fate(i); {
+		case f == collector.Taken, f == collector.Refused && !endpoint:
+			v.done = append(v.done, e)
+			if f == collector.Refused {
+				refused = append(refused, e)
+			}
+		default:
+			v.kept = append(v.kept, e)
+		}
+	}
+	if v.refused > 0 {
+		v.refusal = r.Refusal
+		if v.refusal == nil {
+			v.refusal = collector.ErrRejected
+		}
+	}
+	switch {
+	case endpoint:
+		why := fmt.Errorf("%w: the sink took none of the batch and refused each of %d events on its own (%v)",
+			collector.ErrEndpoint, v.refused, v.refusal)
+		if err != nil {
+			why = fmt.Errorf("%w; the others: %w", why, err)
+		}
+		v.err, v.refused = why, 0
+	case len(v.kept) > 0 && err == nil:
+		v.err = fmt.Errorf("the sink kept %d of %d events without saying why", len(v.kept), len(events))
+	case len(v.kept) > 0:
+		v.err = err
+		if len(v.done) > 0 {
+			v.err = fmt.Errorf("%d of %d events not accepted: %w", len(v.kept), len(events), err)
+		}
+	}
+	v.status = collector.RunOK
+	if v.refused > 0 {
+		v.status = collector.RunRejected
+		v.rejected = rejectedMessage(refused, len(events), v.refusal)
+	}
+	return v
+}
+
+// settle judges an answered batch and commits what became of it: the
+// marks of what left the backlog with their audit row, then the audit row
+// of what stays. behind is set when a batch before this one is still
+// unmarked: marks commit in id order, so this one waits with it. A batch
+// whose marks fail joins u.unmarked. It returns how many events left the
+// backlog, and what fails the batch (nil when nothing stays). runMu held.
+func (u *Uploader) settle(ctx context.Context, b *batch, behind bool) (int, error) {
+	if !b.answered { // a round judges a batch as its answer comes
+		b.v = judge(b.events, b.receipt, b.err)
+	}
+	if len(b.v.done) > 0 {
+		if behind {
+			u.unmarked = append(u.unmarked, b)
+			return 0, errBehind
+		}
+		// Ship first, then mark: a crash between the two ships again,
+		// never loses. The audit row commits with the marks.
+		if err := u.mark(ctx, b); err != nil {
+			u.unmarked = append(u.unmarked, b)
 			return 0, err
 		}
 	}
-	if o.err != nil {
-		err := o.err
-		if len(done) > 0 {
-			err = fmt.Errorf("%d of %d events not accepted: %w", len(o.pending), len(events), o.err)
-		}
-		u.failRun(ctx, newRun(started, o.pending, collector.RunFailed, err.Error()), err)
-		return len(done), err
+	if b.v.err != nil {
+		u.failRun(ctx, newRun(b.started, b.v.kept, collector.RunFailed, b.v.err.Error()))
+		return len(b.v.done), b.v.err
 	}
-	u.succeed()
-	return len(done), nil
-}
-
-// unmarked is a batch the sink has taken (delivered, or rejected for good)
-// that waits for its marks and its audit row.
-type unmarked struct {
-	started             time.Time
-	done                []collector.Event // sorted by id
-	status, msg         string            // the audit row's; "" is ok
-	delivered, rejected int
-	rejectErr           error
+	return len(b.v.done), nil
 }
 
 // mark commits b's marks with its audit row. On failure the marks'
-// failure is audited and recorded in the uploader's health.
-func (u *Uploader) mark(ctx context.Context, b *unmarked) error {
-	status := b.status
-	if status == "" {
-		status = collector.RunOK
-	}
-	run := newRun(b.started, b.done, status, b.msg)
-	if err := u.store.Checkpoint(ctx, b.done, run.FinishedAt, &run); err != nil {
-		err = fmt.Errorf("mark %d events the sink took (kept to retry before shipping more): %w", len(b.done), err)
-		u.failRun(ctx, newRun(b.started, b.done, collector.RunFailed, err.Error()), err)
+// failure is audited.
+func (u *Uploader) mark(ctx context.Context, b *batch) error {
+	v := b.v
+	run := newRun(b.started, v.done, v.status, v.rejected)
+	if err := u.store.Checkpoint(ctx, v.done, run.FinishedAt, []collector.UploadRun{run}); err != nil {
+		err = fmt.Errorf("mark %d events the sink took (kept to retry before shipping more): %w", len(v.done), err)
+		u.failRun(ctx, newRun(b.started, v.done, collector.RunFailed, err.Error()))
 		return err
 	}
-	u.shipped.Add(int64(b.delivered))
-	if b.rejected > 0 {
-		u.rejected.Add(int64(b.rejected))
-		u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
-			"events", b.rejected, "err", b.rejectErr)
-	}
+	u.account(v)
 	return nil
 }
 
-// newRun is the audit record of a cycle over events (sorted by id).
+// settleTogether commits the marks of answered batches that kept nothing
+// (judged, in id order, none behind an unmarked one) in one checkpoint: one
+// write turn and one fsync for all of them, each batch with its audit row.
+// On failure every batch joins u.unmarked, as one settled alone would.
+func (u *Uploader) settleTogether(ctx context.Context, bs []*batch) (int, error) {
+	var done []collector.Event
+	runs := make([]collector.UploadRun, 0, len(bs))
+	for _, b := range bs {
+		done = append(done, b.v.done...)
+		runs = append(runs, newRun(b.started, b.v.done, b.v.status, b.v.rejected))
+	}
+	if err := u.store.Checkpoint(ctx, done, runs[len(runs)-1].FinishedAt, runs); err != nil {
+		err = fmt.Errorf("mark %d events the sink took (kept to retry before shipping more): %w", len(done), err)
+		for _, b := range bs {
+			u.failRun(ctx, newRun(b.started, b.v.done, collector.RunFailed, err.Error()))
+		}
+		u.unmarked = append(u.unmarked, bs...)
+		return 0, err
+	}
+	for _, b := range bs {
+		u.account(b.v)
+	}
+	return len(done), nil
+}
+
+// account counts what a marked batch's verdict took and refused.
+func (u *Uploader) account(v verdict) {
+	u.shipped.Add(int64(v.taken))
+	if v.refused > 0 {
+		u.rejected.Add(int64(v.refused))
+		u.opts.Logger.Error("sink rejected events for good; they left the backlog unshipped",
+			"events", v.refused, "err", v.refusal)
+	}
+}
+
+// newRun is the audit record of a batch over events (sorted by id).
 func newRun(started time.Time, events []collector.Event, status, msg string) collector.UploadRun {
 	return collector.UploadRun{
 		StartedAt:  started,
@@ -319,110 +492,12 @@ func newRun(started time.Time, events []collector.Event, status, msg string) col
 	}
 }
 
-// failRun audits a failed cycle (if even that fails, it is logged) and
-// records the failure in the uploader's health.
-func (u *Uploader) failRun(ctx context.Context, run collector.UploadRun, err error) {
-	if rerr := u.store.RecordRun(context.WithoutCancel(ctx), run); rerr != nil {
-		u.opts.Logger.Error("audit row not written", "err", rerr)
+// failRun writes a failed batch's audit row; if even that fails, it is
+// logged.
+func (u *Uploader) failRun(ctx context.Context, run collector.UploadRun) {
+	if err := u.store.RecordRun(context.WithoutCancel(ctx), run); err != nil {
+		u.opts.Logger.Error("audit row not written", "err", err)
 	}
-	u.fail(err)
-}
-
-// outcome is what became of a batch, event by event.
-type outcome struct {
-	delivered []collector.Event // accepted upstream
-	rejected  []collector.Event // refused for good
-	rejectErr error             // why (the first reason met)
-	pending   []collector.Event // neither: they stay in the backlog
-	err       error             // why they are pending (retryable); nil when none is
-}
-
-// ship sends events to the sink. When the sink rejects a batch for good as a
-// whole, the batch is split in halves and each half retried, so that only
-// the events the sink refuses on their own are given up; the rest are
-// delivered. A sink that answers event by event (*collector.PartialError)
-// is taken at its word. A retryable failure stops the bisection: what is
-// left stays pending.
-func (u *Uploader) ship(ctx context.Context, events []collector.Event) outcome {
-	err := u.sink.Ship(ctx, u.opts.CollectorID, events)
-	var pe *collector.PartialError
-	switch {
-	case err == nil:
-		return outcome{delivered: events}
-	case errors.As(err, &pe):
-		return partial(events, pe)
-	case !errors.Is(err, collector.ErrRejected):
-		return outcome{pending: events, err: err}
-	case len(events) == 1:
-		return outcome{rejected: events, rejectErr: err}
-	}
-	mid := len(events) / 2
-	o := u.ship(ctx, events[:mid])
-	if o.err != nil {
-		o.pending = append(o.pending, events[mid:]...)
-		return o
-	}
-	o2 := u.ship(ctx, events[mid:])
-	return outcome{
-		delivered: append(o.delivered, o2.delivered...),
-		rejected:  append(o.rejected, o2.rejected...),
-		rejectErr: cmp.Or(o.rejectErr, o2.rejectErr),
-		pending:   o2.pending,
-		err:       o2.err,
-	}
-}
-
-// endpointOrEvents decides whether the refusals of a cycle were about the
-// events or about the endpoint. Refused events leave the backlog only in a
-// cycle where the sink took some other event: that is the evidence that the
-// endpoint works and that what it refused is wrong in itself. A cycle where
-// it took nothing and refused something (a receiver answering 400 to
-// everything, so that bisection ends with each event refused on its own)
-// speaks about the endpoint: every event stays, the cycle fails. A lone
-// poison event waits, so, until a good one shares its batch.
-func endpointOrEvents(o outcome) outcome {
-	if len(o.rejected) == 0 || len(o.delivered) > 0 {
-		return o
-	}
-	err := fmt.Errorf("%w: the sink took none of the batch and refused each of %d events on its own (%v)",
-		collector.ErrEndpoint, len(o.rejected), o.rejectErr)
-	pending := append(slices.Clip(o.rejected), o.pending...)
-	slices.SortFunc(pending, func(a, b collector.Event) int { return cmp.Compare(a.ID, b.ID) })
-	if o.err != nil {
-		err = fmt.Errorf("%w; the others: %w", err, o.err)
-	}
-	return outcome{pending: pending, err: err}
-}
-
-// partial sorts events by what the sink said of each. An event the sink
-// names neither delivered nor rejected is pending, whatever else it said.
-func partial(events []collector.Event, pe *collector.PartialError) outcome {
-	delivered := make(map[int64]bool, len(pe.Delivered))
-	for _, id := range pe.Delivered {
-		delivered[id] = true
-	}
-	rejected := make(map[int64]bool, len(pe.Rejected))
-	for _, id := range pe.Rejected {
-		rejected[id] = true
-	}
-	o := outcome{rejectErr: pe.RejectErr}
-	for _, e := range events {
-		switch {
-		case delivered[e.ID]:
-			o.delivered = append(o.delivered, e)
-		case rejected[e.ID]:
-			o.rejected = append(o.rejected, e)
-		default:
-			o.pending = append(o.pending, e)
-		}
-	}
-	if len(o.rejected) > 0 && o.rejectErr == nil {
-		o.rejectErr = collector.ErrRejected
-	}
-	if len(o.pending) > 0 {
-		o.err = cmp.Or(pe.Err, error(pe)) // a sink that left events unnamed and gave no reason
-	}
-	return o
 }
 
 func rejectedMessage(rejected []collector.Event, total int, err error) string {
@@ -438,6 +513,7 @@ func rejectedMessage(rejected []collector.Event, total int, err error) string {
 		len(rejected), total, strings.Join(ids, ","), err)
 }
 
+// fail records a failed cycle (a round, or a Sync) in the health.
 func (u *Uploader) fail(err error) {
 	u.failures.Add(1)
 	now := time.Now()
@@ -449,7 +525,7 @@ func (u *Uploader) fail(err error) {
 	u.health.Healthy = false
 	u.health.ConsecutiveFailures++
 	u.health.LastError = err.Error()
-	u.opts.Logger.Warn("upload cycle failed", "err", err, "consecutive", u.health.ConsecutiveFailures)
+	u.opts.Logger.Warn("upload failed", "err", err, "consecutive", u.health.ConsecutiveFailures)
 }
 
 func (u *Uploader) succeed() {
@@ -476,6 +552,7 @@ func (u *Uploader) Stats() Stats {
 		EventsShipped:  u.shipped.Load(),
 		EventsRejected: u.rejected.Load(),
 		Failures:       u.failures.Load(),
+		InFlight:       u.opts.InFlight,
 		Health:         u.Health(),
 		Sink:           sinkStats(u.sink),
 	}

@@ -38,8 +38,8 @@ func runs(t *testing.T, s *store.Store) map[string]int {
 func TestDrainShipsEverythingInOrderAndAudits(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 45)
-	sink := &sinktest.Sink{Collector: "edge-1"}
-	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 20})
+	sink := &sinktest.Sink{}
+	u := New(s, sink, Options{Batch: 20})
 	if err := u.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +60,9 @@ func TestDrainShipsEverythingInOrderAndAudits(t *testing.T) {
 func TestFailureKeepsBacklogThenRecovers(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{})
 	insert(t, s, 5)
-	sink := &sinktest.Sink{Collector: "edge-1"}
+	sink := &sinktest.Sink{}
 	sink.Fail(errors.New("upstream down"))
-	u := New(s, sink, Options{CollectorID: "edge-1"})
+	u := New(s, sink, Options{})
 
 	for i := 0; i < 2; i++ {
 		if _, err := u.Sync(context.Background()); err == nil {
@@ -96,9 +96,9 @@ func TestPermanentRejectionDoesNotBlockTheBuffer(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{})
 	ids := insert(t, s, 16)
 	poison := ids[5]
-	sink := &sinktest.Sink{Collector: "edge-1"}
+	sink := &sinktest.Sink{}
 	sink.Reject(poison)
-	u := New(s, sink, Options{CollectorID: "edge-1"})
+	u := New(s, sink, Options{})
 
 	if _, err := u.Sync(context.Background()); err != nil {
 		t.Fatal(err)
@@ -127,10 +127,10 @@ func TestPermanentRejectionDoesNotBlockTheBuffer(t *testing.T) {
 func TestBackgroundLoopKeepsUpAndStopDrains(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{})
 	insert(t, s, 35)
-	sink := &sinktest.Sink{Collector: "edge-1"}
+	sink := &sinktest.Sink{}
 	// An interval of an hour: only "a full batch means go again" can drain
 	// 35 events in batches of 10.
-	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 10, Interval: time.Hour, MaxBackoff: time.Hour})
+	u := New(s, sink, Options{Batch: 10, Interval: time.Hour, MaxBackoff: time.Hour})
 	u.Start(context.Background())
 	deadline := time.Now().Add(5 * time.Second)
 	for s.Backlog() > 0 && time.Now().Before(deadline) {
@@ -154,8 +154,8 @@ func TestBackgroundLoopKeepsUpAndStopDrains(t *testing.T) {
 func TestChunkedCheckpointUnderCap(t *testing.T) {
 	s := storetest.MustOpen(t, store.Options{MaxCommitBytes: 4096})
 	insert(t, s, 300)
-	sink := &sinktest.Sink{Collector: "edge-1"}
-	u := New(s, sink, Options{CollectorID: "edge-1", Batch: 200})
+	sink := &sinktest.Sink{}
+	u := New(s, sink, Options{Batch: 200})
 	if err := u.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}

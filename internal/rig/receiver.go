@@ -1,12 +1,14 @@
 package rig
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -221,9 +223,17 @@ func (r *Receiver) Bad() int64 {
 }
 
 func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, 64<<20))
+	body, err := readBody(req)
 	if err != nil {
-		return // the collector went away mid-body
+		var rf *Refusal
+		if errors.As(err, &rf) {
+			r.mu.Lock()
+			r.requests++
+			r.bad++
+			r.mu.Unlock()
+			http.Error(w, rf.Msg, rf.Status)
+		}
+		return // or the collector went away mid-body
 	}
 	r.mu.Lock()
 	r.requests++
@@ -265,6 +275,33 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		http.NewResponseController(w).Flush()
 		close(tr.sprung)
 	}
+}
+
+// maxBody bounds a batch the receiver reads, compressed or not.
+const maxBody = 64 << 20
+
+// readBody reads a batch, inflating it when it came with
+// Content-Encoding: gzip (-webhook-gzip). An encoding it does not know, or
+// a gzip stream that does not inflate, is a *Refusal (415, 400).
+func readBody(req *http.Request) ([]byte, error) {
+	var src io.Reader = req.Body
+	switch enc := req.Header.Get("Content-Encoding"); strings.ToLower(enc) {
+	case "", "identity":
+	case "gzip":
+		z, err := gzip.NewReader(req.Body)
+		if err != nil {
+			return nil, &Refusal{Status: http.StatusBadRequest, Msg: "gzip: " + err.Error()}
+		}
+		defer z.Close()
+		src = z
+	default:
+		return nil, &Refusal{Status: http.StatusUnsupportedMediaType, Msg: "unknown Content-Encoding " + enc}
+	}
+	body, err := io.ReadAll(io.LimitReader(src, maxBody))
+	if err != nil && req.Header.Get("Content-Encoding") != "" && req.Context().Err() == nil {
+		return nil, &Refusal{Status: http.StatusBadRequest, Msg: "gzip: " + err.Error()}
+	}
+	return body, err
 }
 
 // take hands body to the recorder; a refusal is answered and counted.

@@ -14,6 +14,7 @@ import (
 
 	"edgecollector/bench"
 	"edgecollector/bench/gate"
+	"edgecollector/bench/peer"
 	"edgecollector/bench/record"
 	"edgecollector/bench/storebench"
 	"edgecollector/collector/store"
@@ -59,17 +60,16 @@ Flags:
 	if err != nil {
 		return err
 	}
-	exp, err := gateExperiment(gates)
+	gp, err := gatePlanOf(gates)
 	if err != nil {
 		return err
 	}
 	sf.allowBusy = true // a gate reports a busy machine; it does not refuse
-	s, err := openSession(ctx, sf, "gate", false, stderr)
+	s, err := openSession(ctx, sf, "gate", gp.delivery != nil, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	exp.DBDir = s.scratch
 
 	dir := *keep
 	if dir == "" {
@@ -80,7 +80,14 @@ Flags:
 	if err != nil {
 		return err
 	}
-	plan := []*bench.Experiment{exp.Experiment()}
+	plan := gp.experiments(s.scratch, s.collectorBinary())
+	defer func() {
+		for _, e := range plan {
+			if e.Close != nil {
+				e.Close()
+			}
+		}
+	}()
 	runs, cost := bench.Budget(plan, *reps, 1)
 	fmt.Fprintf(stderr, "bench: gate run: %d cell runs (%d counted repetitions + 1 warm-up), planned %s\n", runs, *reps, cost.Round(time.Second))
 	r := &bench.Runner{
@@ -125,9 +132,104 @@ func evaluate(stdout io.Writer, gates []gate.Gate, run *record.Run) (failed int)
 	return failed
 }
 
+// gatePlan is what a gate run measures: the throughput cells the mode
+// gates compare, and the peer experiment's load cells of our collector that
+// the delivery gates read (nil when no gate names them).
+type gatePlan struct {
+	throughput *storebench.Throughput
+	delivery   *peer.Config
+}
+
+// experiments returns the plan's experiments, with their databases under
+// scratch and collector as the binary the delivery cells run.
+func (gp gatePlan) experiments(scratch, collector string) []*bench.Experiment {
+	var plan []*bench.Experiment
+	if gp.throughput != nil {
+		th := *gp.throughput
+		th.DBDir = scratch
+		plan = append(plan, th.Experiment())
+	}
+	if gp.delivery != nil {
+		d := *gp.delivery
+		d.Dir, d.Collector = scratch, collector
+		plan = append(plan, d.Experiment())
+	}
+	return plan
+}
+
+// gatePlanOf returns what the gates need: throughput/Throughput gates are
+// mode ratios of the store in process; peer/PeerLoad gates read our
+// collector's load cells (the binary, delivering to the harness's
+// receiver), at the batch sizes and connections they name. Other
+// experiments are not gated.
+func gatePlanOf(gates []gate.Gate) (gatePlan, error) {
+	var gp gatePlan
+	var th []gate.Gate
+	for _, g := range gates {
+		switch {
+		case g.Experiment == "throughput" && g.Benchmark == "Throughput":
+			th = append(th, g)
+		case g.Experiment == "peer" && g.Benchmark == "PeerLoad":
+			if err := addDeliveryGate(&gp, g); err != nil {
+				return gp, err
+			}
+		default:
+			return gp, fmt.Errorf("gate %s: only throughput/Throughput and peer/PeerLoad gates are run by `bench gate`", g.Name)
+		}
+	}
+	if len(th) > 0 {
+		p, err := gateExperiment(th)
+		if err != nil {
+			return gp, err
+		}
+		gp.throughput = &p
+	}
+	if gp.throughput == nil && gp.delivery == nil {
+		return gp, errors.New("no gates")
+	}
+	return gp, nil
+}
+
+// addDeliveryGate adds a peer/PeerLoad gate's cells to the plan: our
+// systems only (the peer's binary is not CI's), a short load (2 s after
+// 0.5 s dropped), no kill check.
+func addDeliveryGate(gp *gatePlan, g gate.Gate) error {
+	if gp.delivery == nil {
+		gp.delivery = &peer.Config{Conns: 16, Warm: 500 * time.Millisecond, Dur: 2 * time.Second,
+			Timeout: 5 * time.Second, DrainTimeout: 30 * time.Second}
+	}
+	d := gp.delivery
+	for _, m := range []string{g.Num, g.Den} {
+		sys := peer.System(m)
+		if !slices.Contains([]peer.System{peer.OursGroup, peer.OursSerialized, peer.OursGroupK1}, sys) {
+			return fmt.Errorf("gate %s: mode %q: a delivery gate runs our collector only (ours-group, ours-serialized, ours-group-k1)", g.Name, m)
+		}
+		if !slices.Contains(d.Systems, sys) {
+			d.Systems = append(d.Systems, sys)
+		}
+	}
+	for _, kv := range g.Where {
+		n, err := strconv.Atoi(kv.Value)
+		switch {
+		case kv.Key != "batch" && kv.Key != "conns":
+			return fmt.Errorf("gate %s: unknown key %q (batch, conns)", g.Name, kv.Key)
+		case err != nil || n < 1:
+			return fmt.Errorf("gate %s: %s=%q", g.Name, kv.Key, kv.Value)
+		case kv.Key == "batch" && !slices.Contains(d.Batches, n):
+			d.Batches = append(d.Batches, n)
+		case kv.Key == "conns":
+			d.Conns = n
+		}
+	}
+	if len(d.Batches) == 0 {
+		return fmt.Errorf("gate %s: must name batch=", g.Name)
+	}
+	return nil
+}
+
 // gateExperiment returns the throughput cells the gates need: the modes
 // they compare (the A/A control among them) at the producer counts and
-// index choices they name. Other experiments are not gated.
+// index choices they name.
 func gateExperiment(gates []gate.Gate) (storebench.Throughput, error) {
 	p := storebench.ThroughputFor(bench.Quick)
 	p.Modes, p.Control, p.Producers, p.Indexed = nil, "", nil, nil

@@ -56,21 +56,31 @@ func TestGateExperiment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := gateExperiment(gates)
+	gp, err := gatePlanOf(gates)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := th.Experiment()
-	var labels []string
-	for _, c := range e.Cells {
-		labels = append(labels, c.Label())
+	plan := gp.experiments(t.TempDir(), "collector")
+	if len(plan) != 2 || plan[0].Name != "throughput" || plan[1].Name != "peer" {
+		t.Fatalf("gate plan: %d experiments, want throughput then peer", len(plan))
 	}
-	// The baseline first, the A/A control last, only the gated cells.
+	var labels []string
+	for _, e := range plan {
+		for _, c := range e.Cells {
+			labels = append(labels, e.Name+" "+c.Label())
+		}
+		if e.Close != nil {
+			e.Close()
+		}
+	}
+	// The baseline first, the A/A control last, only the gated cells; then
+	// our collector's load cell for the delivery gate, and no kill check.
 	want := []string{
-		"mode=serialized indexed=false producers=16",
-		"mode=concurrent indexed=false producers=16",
-		"mode=group indexed=false producers=16",
-		"mode=serialized-aa indexed=false producers=16",
+		"throughput mode=serialized indexed=false producers=16",
+		"throughput mode=concurrent indexed=false producers=16",
+		"throughput mode=group indexed=false producers=16",
+		"throughput mode=serialized-aa indexed=false producers=16",
+		"peer mode=ours-group batch=100 conns=16",
 	}
 	if got := strings.Join(labels, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("gate cells:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))

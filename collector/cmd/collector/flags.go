@@ -23,8 +23,10 @@ import (
 type config struct {
 	addr           string
 	sink           string
+	collectorID    string
 	webhookURL     string
 	webhookTimeout time.Duration
+	webhookGzip    bool
 	nats           sink.NATSOptions
 	flakyEvery     int
 	drainTimeout   time.Duration
@@ -78,13 +80,15 @@ func (c *config) flagTable() []flagRow {
 		{"tls-cert", val(&c.tlsCert, ""), "serve HTTPS with this certificate `file` (PEM; with -tls-key)", c.checkTLSPair},
 		{"tls-key", val(&c.tlsKey, ""), "the private key `file` for -tls-cert (PEM)", nil},
 		{"upload-interval", val(&c.uploader.Interval, uploader.DefaultInterval), "uploader polling `period` while the backlog is under a batch", positive(&c.uploader.Interval)},
-		{"upload-batch", val(&c.uploader.Batch, uploader.DefaultBatch), "most events per upload cycle", atLeast(&c.uploader.Batch, 1)},
+		{"upload-batch", val(&c.uploader.Batch, uploader.DefaultBatch), "most events per upload batch", atLeast(&c.uploader.Batch, 1)},
+		{"upload-inflight", val(&c.uploader.InFlight, uploader.DefaultInFlight), "most upload batches in flight at once (1 = strict order: a batch goes out once the one before was answered)", atLeast(&c.uploader.InFlight, 1)},
 		{"upload-max-backoff", val(&c.uploader.MaxBackoff, uploader.DefaultMaxBackoff), "longest wait between failing upload cycles (raised to -upload-interval if that is longer)", c.checkMaxBackoff},
 		{"retention", val(&c.uploader.Retention, uploader.DefaultRetention), "purge uploaded events older than this `duration` (0 = keep forever)", notNegative(&c.uploader.Retention)},
-		{"collector-id", val(&c.uploader.CollectorID, host), "this collector's identity, sent with every shipped event", nonEmpty(&c.uploader.CollectorID, "must not be empty (the host name is unknown)")},
+		{"collector-id", val(&c.collectorID, host), "this collector's identity, sent with every shipped event", nonEmpty(&c.collectorID, "must not be empty (the host name is unknown)")},
 		{"sink", val(&c.sink, "log"), "where to ship: log (JSON lines on stdout) | webhook | nats (JetStream)", oneOf(&c.sink, "log", "webhook", "nats")},
 		{"webhook-url", val(&c.webhookURL, ""), "webhook `URL` (required with -sink webhook)", c.checkWebhookURL},
 		{"webhook-timeout", val(&c.webhookTimeout, sink.DefaultWebhookTimeout), "timeout of one webhook delivery", positive(&c.webhookTimeout)},
+		{"webhook-gzip", val(&c.webhookGzip, false), "compress webhook bodies with gzip (Content-Encoding: gzip)", c.webhookOnly("webhook-gzip")},
 		{"nats-url", val(&c.nats.URL, nats.DefaultURL), "NATS server `URL`s, comma-separated (with -sink nats)", c.natsOnly("nats-url", nonEmpty(&c.nats.URL, "must name a server with -sink nats"))},
 		{"nats-subject", val(&c.nats.Subject, sink.DefaultNATSSubject), "subject `template` per event; {device_id}, {kind}, {collector_id} stand for whole tokens", c.natsOnly("nats-subject", c.checkSubject)},
 		{"nats-stream", val(&c.nats.Stream, sink.DefaultNATSStream), "JetStream `stream` capturing the subjects; created if missing", c.natsOnly("nats-stream", c.checkStream)},
@@ -268,6 +272,17 @@ func (c *config) checkWebhookURL() error {
 		return fmt.Errorf("given, but -sink is %s (add -sink webhook)", c.sink)
 	}
 	return nil
+}
+
+// webhookOnly refuses a flag of the webhook sink given with another sink:
+// it would do nothing, and the operator believes it does.
+func (c *config) webhookOnly(name string) func() error {
+	return func() error {
+		if c.sink != "webhook" && c.given[name] {
+			return fmt.Errorf("given, but -sink is %s (add -sink webhook)", c.sink)
+		}
+		return nil
+	}
 }
 
 // natsOnly checks a flag of the NATS sink: with -sink nats, by check;

@@ -122,7 +122,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	up.Start(context.WithoutCancel(ctx))
 	log.Info("collector started", "version", version, "addr", srv.Addr().String(), "db", cfg.store.Path,
-		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.uploader.CollectorID, "backlog", st.Backlog(),
+		"mode", st.Mode(), "sink", cfg.sink, "collector_id", cfg.collectorID, "upload_inflight", cfg.uploader.InFlight, "backlog", st.Backlog(),
 		"from_env", slices.Sorted(maps.Values(cfg.fromEnv)))
 
 	var serveErr error
@@ -164,11 +164,13 @@ func openSink(ctx context.Context, cfg config, log *slog.Logger, stdout io.Write
 	closeSink := func() {}
 	switch cfg.sink {
 	case "log":
-		out = sink.NewLog(stdout)
+		out = sink.NewLog(stdout, cfg.collectorID)
 	case "webhook":
-		out = sink.NewWebhook(cfg.webhookURL, cfg.webhookTimeout)
+		out = sink.NewWebhook(sink.WebhookOptions{URL: cfg.webhookURL, CollectorID: cfg.collectorID,
+			Timeout: cfg.webhookTimeout, Gzip: cfg.webhookGzip})
 	case "nats":
-		cfg.nats.Name = "collector " + cfg.uploader.CollectorID
+		cfg.nats.CollectorID = cfg.collectorID
+		cfg.nats.Name = "collector " + cfg.collectorID
 		cfg.nats.Logger = log
 		ns, err := sink.DialNATS(ctx, cfg.nats)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"edgecollector/collector/store"
+	"edgecollector/collector/uploader"
 	"edgecollector/internal/rig"
 )
 
@@ -33,6 +34,9 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"-max-wal-bytes", "4096"}, "-max-wal-bytes"},
 		{[]string{"-upload-interval", "0s"}, "-upload-interval"},
 		{[]string{"-upload-batch", "0"}, "-upload-batch"},
+		{[]string{"-upload-inflight", "0"}, "-upload-inflight"},
+		{[]string{"-upload-inflight", "-2"}, "-upload-inflight"},
+		{[]string{"-webhook-gzip"}, "-webhook-gzip"}, // given without -sink webhook
 		{[]string{"-sink", "kafka"}, "-sink"},
 		{[]string{"-sink", "webhook"}, "-webhook-url"},
 		{[]string{"-sink", "webhook", "-webhook-url", "ftp://x"}, "-webhook-url"},
@@ -103,6 +107,9 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		{"empty is unset", nil, []string{"COLLECTOR_MAX_CONNS", ""}, func(c config) bool { return c.store.MaxConns == store.DefaultMaxConns }},
 		{"sink flags together", nil, []string{"COLLECTOR_SINK", "webhook", "COLLECTOR_WEBHOOK_URL", "http://127.0.0.1:9/in"},
 			func(c config) bool { return c.sink == "webhook" && c.webhookURL == "http://127.0.0.1:9/in" }},
+		{"upload inflight", nil, []string{"COLLECTOR_UPLOAD_INFLIGHT", "1"}, func(c config) bool { return c.uploader.InFlight == 1 }},
+		{"webhook gzip", nil, []string{"COLLECTOR_SINK", "webhook", "COLLECTOR_WEBHOOK_URL", "http://127.0.0.1:9/in", "COLLECTOR_WEBHOOK_GZIP", "true"},
+			func(c config) bool { return c.webhookGzip }},
 		{"version is a flag only", nil, []string{"COLLECTOR_VERSION", "true"}, func(c config) bool { return !c.version }},
 		{"other variables ignored", nil, []string{"COLLECTOR_BIN", "/x"}, func(c config) bool { return c.store.Path == "events.db" }},
 	} {
@@ -240,7 +247,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.store.Path != "events.db" || c.store.Mode != "group" || c.addr != ":8080" || c.sink != "log" || c.uploader.CollectorID == "" {
+	if c.store.Path != "events.db" || c.store.Mode != "group" || c.addr != ":8080" || c.sink != "log" || c.collectorID == "" || c.uploader.InFlight != uploader.DefaultInFlight {
 		t.Errorf("defaults = %+v", c)
 	}
 }

@@ -67,7 +67,7 @@ func fillBusy(t *testing.T, st *store.Store, now time.Time) {
 	storetest.MustInsert(t, st, silent)
 	ok := collector.UploadRun{StartedAt: now.Add(-150 * time.Minute), FinishedAt: now.Add(-150 * time.Minute), EventCount: 3,
 		FirstID: silent[0].ID, LastID: silent[2].ID, Status: collector.RunOK}
-	if err := st.Checkpoint(ctx, silent, ok.FinishedAt, &ok); err != nil {
+	if err := st.Checkpoint(ctx, silent, ok.FinishedAt, []collector.UploadRun{ok}); err != nil {
 		t.Fatal(err)
 	}
 	live := storetest.Events("sensor-001", 4)
