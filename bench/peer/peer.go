@@ -342,6 +342,7 @@ func (c *experiment) kill(sys System) func(context.Context, bench.Rep) (bench.Sa
 		default:
 			_, drained = c.drain(ctx, t.acked, t.ackedN)
 			recovery = time.Since(restarted)
+			signalReady(ctx, p2)
 			if err := p2.Stop(stopTimeout); err != nil {
 				if c.Cut == nil {
 					return bench.Sample{}, fmt.Errorf("%s after restart: %w", sys, err)
@@ -382,11 +383,22 @@ func (c *experiment) install(ctx context.Context, in *instance, dir string) erro
 	if err != nil {
 		return err
 	}
-	time.Sleep(300 * time.Millisecond)
+	signalReady(ctx, p)
 	if err := p.Stop(stopTimeout); err != nil {
 		return fmt.Errorf("%s: first stop: %w", in.sys, err)
 	}
 	return faultfs.SyncTree(dir)
+}
+
+// signalReadyAfter is how long after its start a process is given before
+// a SIGTERM: the OpenTelemetry Collector opens its port before it handles
+// the signal, so a SIGTERM at once kills it (signal: terminated, nothing
+// logged; seen after a restart that had nothing left to deliver).
+const signalReadyAfter = 300 * time.Millisecond
+
+// signalReady waits until p has been up for signalReadyAfter.
+func signalReady(ctx context.Context, p *rig.Process) {
+	rig.Sleep(ctx, time.Until(p.Started().Add(signalReadyAfter)))
 }
 
 // tsBase is event 0's ts: a fixed instant, so runs are comparable.
