@@ -89,6 +89,10 @@ func (r *Runner) Run(ctx context.Context, exps []*Experiment) (err error) {
 		if err := r.runExperiment(ctx, e); err != nil {
 			return fmt.Errorf("%s: %w", e.Name, err)
 		}
+		r.Meta.Run.Done = append(r.Meta.Run.Done, e.Name)
+		if err := record.WriteMeta(r.Dir, r.Meta); err != nil {
+			return err
+		}
 	}
 	r.Meta.Run.Complete = true
 	if n := len(r.Meta.Failures); n > 0 {

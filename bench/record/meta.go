@@ -59,6 +59,10 @@ type RunInfo struct {
 	Finished       string            `json:"finished,omitempty"`
 	Seconds        float64           `json:"seconds,omitempty"`
 	Complete       bool              `json:"complete"` // every planned repetition ran
+	// Done lists the experiments whose every planned repetition ran, in
+	// the order they ended: a run stopped by a later experiment's failure
+	// still stands for the ones it finished.
+	Done []string `json:"done,omitempty"`
 	// Plan describes each experiment's cells: parameters and durations.
 	Plan map[string]string `json:"plan,omitempty"`
 }

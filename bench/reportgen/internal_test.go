@@ -25,6 +25,12 @@ func TestReplaceRemovesStale(t *testing.T) {
 	}
 }
 
+// stopped marks r as a run that finished done before it stopped.
+func stopped(r *record.Run, done ...string) *record.Run {
+	r.Meta.Run.Done = done
+	return r
+}
+
 func TestSelectRuns(t *testing.T) {
 	run := func(machine, ts, profile string, complete bool, exps ...string) *record.Run {
 		r := &record.Run{Dir: filepath.Join("results", machine, ts), Files: make(map[string]*record.File),
@@ -37,11 +43,13 @@ func TestSelectRuns(t *testing.T) {
 	got := selectRuns([]*record.Run{
 		run("b", "3", "quick", true, "throughput"),
 		run("a", "1", "full", true, "throughput", "http"),
-		run("a", "2", "quick", true, "throughput", "http"), // newer, but a smoke run
-		run("a", "3", "full", false, "throughput"),         // newer, but incomplete
-		run("a", "4", "full", true, "torture"),             // an experiment rerun alone
-		run("a", "5", "quick", true, "soak"),               // the only run of soak: shown, labelled
-		run("b", "1", "quick", true, "throughput"),         // b has no full run: its newest of any kind
+		run("a", "2", "quick", true, "throughput", "http"),                                // newer, but a smoke run
+		run("a", "3", "full", false, "throughput"),                                        // newer, but incomplete
+		run("a", "4", "full", true, "torture"),                                            // an experiment rerun alone
+		run("a", "5", "quick", true, "soak"),                                              // the only run of soak: shown, labelled
+		run("b", "1", "quick", true, "throughput"),                                        // b has no full run: its newest of any kind
+		stopped(run("a", "6", "full", false, "http", "peer", "powercut"), "http", "peer"), // stopped in powercut: http and peer stand
+		stopped(run("a", "7", "full", false, "http"), "peer"),                             // http not finished: the older one stands
 	})
 	var picks []string
 	for _, m := range got {
@@ -57,7 +65,7 @@ func TestSelectRuns(t *testing.T) {
 		picks = append(picks, line)
 	}
 	want := []string{
-		"results/a/1 http=1 soak=5 throughput=1 torture=4",
+		"results/a/1 http=6 peer=6 powercut=6 soak=5 throughput=1 torture=4",
 		"results/b/3 throughput=3",
 	}
 	if got := strings.Join(picks, "\n"); got != strings.Join(want, "\n") {

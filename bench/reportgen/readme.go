@@ -155,7 +155,7 @@ func (s *Section) write(b *strings.Builder, parts []Part) {
 	p("## Results: `%s`\n\n", s.id)
 	p("Run `%s`: profile %s, %d counted repetitions per cell after %d warm-up, seed %d, %s, %s.", s.path, m.Run.Profile, m.Run.Reps, m.Run.Warmup, m.Run.Seed, m.Run.Started, durationOf(m.Run.Seconds))
 	if !m.Run.Complete {
-		p(" **Incomplete**: the run stopped before its plan ended.")
+		p(" **Incomplete**: %s", incomplete(m.Run.Done))
 	}
 	if m.Load.Busy {
 		p(" **Measured on a busy machine**: %s.", m.Load.Note)
@@ -193,6 +193,14 @@ func (s *Section) write(b *strings.Builder, parts []Part) {
 	}
 }
 
+// incomplete says what a run that stopped before its plan ended finished.
+func incomplete(done []string) string {
+	if len(done) == 0 {
+		return "the run stopped before its plan ended."
+	}
+	return fmt.Sprintf("the run stopped before its plan ended, after it finished %s.", strings.Join(done, ", "))
+}
+
 // runNote introduces results that come from another run than the
 // section's primary one: an experiment rerun alone.
 func (s *Section) runNote(r *record.Run) string {
@@ -200,7 +208,7 @@ func (s *Section) runNote(r *record.Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*From run `%s`: profile %s, %s, %s.", s.relPath(r), m.Run.Profile, m.Run.Started, durationOf(m.Run.Seconds))
 	if !m.Run.Complete {
-		b.WriteString(" **Incomplete**: the run stopped before its plan ended.")
+		b.WriteString(" **Incomplete**: " + incomplete(m.Run.Done))
 	}
 	if m.Load.Busy {
 		fmt.Fprintf(&b, " **Measured on a busy machine**: %s.", m.Load.Note)

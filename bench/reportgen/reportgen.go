@@ -67,8 +67,8 @@ type machineRuns struct {
 	byExp   map[string]*record.Run
 }
 
-// selectRuns picks, per machine and per experiment, the newest complete full
-// run that measured the experiment, or failing that the newest run of any
+// selectRuns picks, per machine and per experiment, the newest full run
+// that measured all of the experiment (fullFor), or failing that the newest run of any
 // kind that did (a QUICK smoke run, say), which the report labels as such.
 // So an experiment rerun alone (`bench run torture`) replaces only its own
 // part of the report. Machines come in sorted order.
@@ -90,10 +90,9 @@ func selectRuns(runs []*record.Run) []machineRuns {
 		mr := machineRuns{byExp: make(map[string]*record.Run)}
 		for i := len(rs) - 1; i >= 0; i-- { // newest first
 			r := rs[i]
-			full := r.Meta.Run.Profile == "full" && r.Meta.Run.Complete
 			for exp := range r.Files {
 				have, ok := mr.byExp[exp]
-				if !ok || (full && !(have.Meta.Run.Profile == "full" && have.Meta.Run.Complete)) {
+				if !ok || (fullFor(r, exp) && !fullFor(have, exp)) {
 					mr.byExp[exp] = r
 				}
 			}
@@ -105,6 +104,13 @@ func selectRuns(runs []*record.Run) []machineRuns {
 		sel = append(sel, mr)
 	}
 	return sel
+}
+
+// fullFor reports whether r is a full run that ran every planned
+// repetition of exp: the whole run completed, or exp among those it
+// finished before a later one stopped it.
+func fullFor(r *record.Run, exp string) bool {
+	return r.Meta.Run.Profile == "full" && (r.Meta.Run.Complete || slices.Contains(r.Meta.Run.Done, exp))
 }
 
 // owned reports whether replaceDir may delete a file: what Generate writes.

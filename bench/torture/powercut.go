@@ -291,7 +291,7 @@ func (cfg Powercut) run(sh *pcShared, mode store.Mode, control bool) func(contex
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if !pc.proc.Exited() {
+			if pc.proc != nil && !pc.proc.Exited() { // nil: a restart failed
 				pc.proc.Kill()
 			}
 		}()

@@ -140,7 +140,7 @@ func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.R
 			return bench.Sample{}, err
 		}
 		defer func() {
-			if !tc.proc.Exited() {
+			if tc.proc != nil && !tc.proc.Exited() { // nil: a restart failed
 				tc.proc.Kill()
 			}
 		}()
