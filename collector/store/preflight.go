@@ -233,7 +233,11 @@ func checkHeader(path string, size int64, hasWAL bool) error {
 	if pageSize < 512 || pageSize&(pageSize-1) != 0 {
 		return fmt.Errorf("damaged: page size %d in the header", pageSize)
 	}
-	if size%pageSize != 0 {
+	// A checkpoint cut short by a power cut can leave part of a page past
+	// the end: the WAL still holds every frame (it is reset only once the
+	// file is fsync'd), so SQLite redoes the checkpoint and trims the file.
+	// Without a WAL a part page is damage.
+	if size%pageSize != 0 && !hasWAL {
 		return fmt.Errorf("damaged: %d bytes is not a whole number of %d-byte pages", size, pageSize)
 	}
 	// The header's page count is valid when the change counter matches
