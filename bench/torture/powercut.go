@@ -281,6 +281,7 @@ func (cfg Powercut) run(sh *pcShared, mode store.Mode, control bool) func(contex
 			rng:  rand.New(rand.NewPCG(rep.Seed, 1)),
 		}, ffs: ffs, control: control}
 		pc.crashed, pc.checkName = pc.cut, "integrity_check"
+		pc.setAside = control
 		defer pc.prod.stop()
 		if control {
 			if err := pc.install(ctx, buf); err != nil {

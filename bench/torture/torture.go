@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"edgecollector/bench"
@@ -116,6 +118,13 @@ type tortureCell struct {
 	// (quick_check) when nil; the powercut experiment cuts the power first.
 	crashed   func(ctx context.Context, k int) (maxID int64, check string, err error)
 	checkName string
+	// setAside, when set (the powercut experiment's negative control, whose
+	// file a cut may leave damaged), answers a restart that refuses the
+	// file as its operator would: the file is moved aside and the collector
+	// starts a new buffer. What the old file held counts as lost. setAsides
+	// counts them.
+	setAside  bool
+	setAsides int
 }
 
 func (cfg Config) run(sh *shared, mode store.Mode) func(context.Context, bench.Rep) (bench.Sample, error) {
@@ -194,7 +203,15 @@ func (tc *tortureCell) killAndRestart(ctx context.Context, k int) error {
 	}
 	tc.highWater = append(tc.highWater, hw)
 
-	if tc.proc, err = tc.c.Start(ctx, startTimeout); err != nil {
+	tc.proc, err = tc.c.Start(ctx, startTimeout)
+	if err != nil && tc.setAside && strings.Contains(err.Error(), "refusing the database file") {
+		tc.setAsides++
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Rename(tc.c.DB+suffix, fmt.Sprintf("%s.refused-%d%s", tc.c.DB, k+1, suffix))
+		}
+		tc.proc, err = tc.c.Start(ctx, startTimeout)
+	}
+	if err != nil {
 		return fmt.Errorf("restart %d: %w", k+1, err)
 	}
 	tc.epoch++
