@@ -396,6 +396,13 @@ func (pc *cutCell) check(ctx context.Context) (bench.Sample, error) {
 	return s, nil
 }
 
+// isCorrupt reports SQLite's word that a file is damaged (SQLITE_CORRUPT,
+// SQLITE_NOTADB).
+func isCorrupt(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "malformed") || strings.Contains(msg, "not a database")
+}
+
 // cutState reads what a cut left: the largest id ever handed out and
 // SQLite's full integrity_check. It opens a copy (the file, its WAL and any
 // rollback journal, read through the remounted filesystem), read-write, so
@@ -435,9 +442,15 @@ func cutState(ctx context.Context, path string) (maxID int64, check string, err 
 		if strings.Contains(err.Error(), "no such table") {
 			return 0, "ok", nil
 		}
+		if isCorrupt(err) { // a failed check, not a failed harness (the negative control's file)
+			return 0, "max id: " + err.Error(), nil
+		}
 		return 0, "", fmt.Errorf("max id: %w", err)
 	}
 	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil {
+		if isCorrupt(err) {
+			return n.Int64, "integrity_check: " + err.Error(), nil
+		}
 		return 0, "", fmt.Errorf("integrity_check: %w", err)
 	}
 	return n.Int64, check, nil
