@@ -66,7 +66,7 @@ clean: ## remove build output
 	rm -rf bin dist
 
 # --- research harness (bench/): reproduce, report, gate -------------------
-# make reproduce            full run of every experiment, then the report (~37 min on 2 cores, estimated)
+# make reproduce            full run of every experiment, then the report (~32 min on 2 cores)
 # make reproduce QUICK=1    the same pipeline as a smoke run, a few minutes
 # make reproduce SKIP=a,b   leave experiments out (e.g. SKIP=peer when time is short)
 # BENCH_FLAGS passes flags to `bench run`/`bench gate`, e.g. BENCH_FLAGS=-allow-busy
