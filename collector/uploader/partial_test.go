@@ -13,7 +13,13 @@ import (
 
 func backlogIDs(t *testing.T, s *store.Store) []int64 {
 	t.Helper()
-	rows, err := s.DB().Query(`SELECT id FROM events WHERE uploaded_at IS NULL ORDER BY id`)
+	return int64s(t, s, `SELECT id FROM events WHERE uploaded_at IS NULL ORDER BY id`)
+}
+
+// int64s returns the first column of what query selects, in its order.
+func int64s(t *testing.T, s *store.Store, query string) []int64 {
+	t.Helper()
+	rows, err := s.DB().Query(query)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,18 +28,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // were written.
 func runFirstIDs(t *testing.T, s *store.Store) []int64 {
 	t.Helper()
-	rows, err := s.DB().Query(`SELECT first_id FROM upload_runs ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	return ids
+	return int64s(t, s, `SELECT first_id FROM upload_runs ORDER BY id`)
 }
 
 // drainAsync runs Drain in the background; the channel receives its error.
