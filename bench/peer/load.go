@@ -106,18 +106,24 @@ type attackOpts struct {
 	onStop    func()
 }
 
+// targeter posts g's requests to addr, the seq of each request's first
+// event in its URL, so an answer tells which events it acknowledged.
+func (g *gen) targeter(addr string) vegeta.Targeter {
+	base := "http://" + addr + g.sys.path() + "?seq="
+	hdr := http.Header{"Content-Type": []string{"application/json"}}
+	return func(tgt *vegeta.Target) error {
+		first, body := g.request()
+		tgt.Method, tgt.URL, tgt.Header, tgt.Body = http.MethodPost, base+strconv.FormatInt(first, 10), hdr, body
+		return nil
+	}
+}
+
 // attack drives addr with g's requests, closed loop, as httpbench does:
 // each of conns connections sends its next request when the last is
 // answered. The seq of each request rides in its URL, so an answer tells
 // which events it acknowledged.
 func attack(addr string, g *gen, recv *seqs, o attackOpts) tally {
-	base := "http://" + addr + g.sys.path() + "?seq="
-	hdr := http.Header{"Content-Type": []string{"application/json"}}
-	targeter := func(tgt *vegeta.Target) error {
-		first, body := g.request()
-		tgt.Method, tgt.URL, tgt.Header, tgt.Body = http.MethodPost, base+strconv.FormatInt(first, 10), hdr, body
-		return nil
-	}
+	targeter := g.targeter(addr)
 	// Our own transport, so its idle connections are closed after the
 	// attack and do not hold up a graceful shutdown.
 	tr := &http.Transport{
@@ -162,7 +168,7 @@ func attack(addr string, g *gen, recv *seqs, o attackOpts) tally {
 			t.deliveredAt[i], t.deliveredTime[i] = recv.unique.Load(), now
 		}
 	}
-	for res := range atk.Attack(vegeta.Targeter(targeter), vegeta.ConstantPacer{}, total, "peer") {
+	for res := range atk.Attack(targeter, vegeta.ConstantPacer{}, total, "peer") {
 		if end := res.End(); !end.Before(winEnd) {
 			sample(1, end)
 		} else if !end.Before(winStart) {

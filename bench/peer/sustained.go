@@ -343,13 +343,7 @@ func (s *sustained) step(ctx context.Context, sys System, batch int, rate float6
 // are sampled traceN times over the window: the backlog over time.
 func openLoop(addr string, g *gen, recv *seqs, rate float64, warm, win, timeout time.Duration) stepResult {
 	res := stepResult{rate: rate, batch: g.batch, win: win}
-	base := "http://" + addr + g.sys.path() + "?seq="
-	hdr := http.Header{"Content-Type": []string{"application/json"}}
-	targeter := func(tgt *vegeta.Target) error {
-		first, body := g.request()
-		tgt.Method, tgt.URL, tgt.Header, tgt.Body = http.MethodPost, base+strconv.FormatInt(first, 10), hdr, body
-		return nil
-	}
+	targeter := g.targeter(addr)
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 256,
@@ -384,7 +378,7 @@ func openLoop(addr string, g *gen, recv *seqs, rate float64, warm, win, timeout 
 		delivered[1], deliveredAt[1] = recv.unique.Load(), time.Now()
 	}()
 	in := func(t time.Time) bool { return !t.Before(winStart) && t.Before(winEnd) }
-	for r := range atk.Attack(vegeta.Targeter(targeter), pacer, warm+win, "sustained") {
+	for r := range atk.Attack(targeter, pacer, warm+win, "sustained") {
 		ok := r.Code == http.StatusOK && checkOK(g.sys, g.batch, r.Body) == nil
 		if ok {
 			acked.Add(int64(g.batch))
