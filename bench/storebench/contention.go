@@ -172,7 +172,7 @@ func (c *contention) run(mode store.Mode) func(context.Context, bench.Rep) (benc
 			return bench.Sample{}, err
 		}
 		stored, err := countRows(ctx, st, `SELECT count(*) FROM events`)
-		marked, err2 := countRows(ctx, st, `SELECT count(*) FROM events WHERE uploaded_at IS NOT NULL`)
+		marked, err2 := countRows(ctx, st, `SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM backlog)`)
 		if err := errors.Join(err, err2, st.Close()); err != nil {
 			return bench.Sample{}, err
 		}

@@ -76,7 +76,7 @@ func TestQueryReadsLiveFileAndRefusesWrites(t *testing.T) {
 func TestQueryLimitAndFormats(t *testing.T) {
 	st, d := liveBuffer(t)
 	insert(t, st, "dev,\"quoted\"", 5, 4)
-	res, err := d.Query(context.Background(), `SELECT id, device_id, payload_json, uploaded_at FROM events ORDER BY id`, 3)
+	res, err := d.Query(context.Background(), `SELECT e.id, e.device_id, e.payload_json, s.last_at AS uploaded_at FROM events AS e LEFT JOIN shipped AS s ON e.id BETWEEN s.first_id AND s.last_id ORDER BY e.id`, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

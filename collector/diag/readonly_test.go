@@ -118,15 +118,15 @@ func TestQueryAllowsWhatReads(t *testing.T) {
 		`/* lead */ SELECT ';' || ' x'`:                        "; x",
 		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<5) SELECT sum(i) FROM n`: "15",
 		`SELECT name FROM pragma_table_info('events') WHERE cid = 0`:                                   "id",
-		`PRAGMA table_info(events)`:                                         "0",
-		`PRAGMA page_count`:                                                 "",
-		`PRAGMA user_version`:                                               "2", // the schema version
-		`SELECT * FROM pragma_user_version`:                                 "2",
-		`PRAGMA quick_check`:                                                "ok",
-		`PRAGMA integrity_check(events)`:                                    "ok",
-		`SELECT json_extract(payload_json, '$.v') FROM events LIMIT 1`:      "1",
-		`EXPLAIN QUERY PLAN SELECT * FROM events WHERE uploaded_at IS NULL`: "",
-		`SELECT count(*) FROM sqlite_master`:                                "",
+		`PRAGMA table_info(events)`:                                    "0",
+		`PRAGMA page_count`:                                            "",
+		`PRAGMA user_version`:                                          "3", // the schema version
+		`SELECT * FROM pragma_user_version`:                            "3",
+		`PRAGMA quick_check`:                                           "ok",
+		`PRAGMA integrity_check(events)`:                               "ok",
+		`SELECT json_extract(payload_json, '$.v') FROM events LIMIT 1`: "1",
+		`EXPLAIN QUERY PLAN SELECT * FROM backlog`:                     "",
+		`SELECT count(*) FROM sqlite_master`:                           "",
 	} {
 		res, err := d.Query(context.Background(), q, 10)
 		if err != nil {

@@ -74,7 +74,7 @@ func (d *DB) stats(ctx context.Context, now time.Time) (*Stats, error) {
 	}
 	// Ages on the collector's clock (received_at; ts for rows from before it was kept).
 	var oldest *int64
-	if err := q(`SELECT count(*), min(coalesce(received_at, ts)) FROM events WHERE uploaded_at IS NULL`, nil, &st.Backlog, &oldest); err != nil {
+	if err := q(`SELECT count(*), min(coalesce(received_at, ts)) FROM backlog`, nil, &st.Backlog, &oldest); err != nil {
 		return nil, err
 	}
 	if oldest != nil {
@@ -87,7 +87,7 @@ func (d *DB) stats(ctx context.Context, now time.Time) (*Stats, error) {
 		return nil, err
 	}
 	rows, err := d.db.Query(ctx, `
-		SELECT device_id, count(*), sum(uploaded_at IS NULL), max(ts), max(coalesce(received_at, ts)) AS heard FROM events
+		SELECT device_id, count(*), sum(id IN (SELECT id FROM backlog)), max(ts), max(coalesce(received_at, ts)) AS heard FROM events
 		GROUP BY device_id ORDER BY heard, device_id LIMIT ?`, MaxDevices)
 	if err != nil {
 		return nil, fmt.Errorf("stats: devices: %w", err)

@@ -27,7 +27,7 @@ type SchemaOutput struct {
 	Notes  string `json:"notes"`
 }
 
-const schemaNotes = `Times are unix milliseconds. events.uploaded_at IS NULL means the event waits for upload (the backlog). ` +
+const schemaNotes = `Times are unix milliseconds. The view backlog holds the events waiting for upload; shipped holds what left it, as runs of ids (first_id to last_id, marked from first_at to last_at). ` +
 	`upload_runs has one row per uploader cycle with status ok, failed or rejected. devices.last_seen_at is the newest event time shipped per device.`
 
 // New returns an MCP server with the tools query, schema and stats over db.

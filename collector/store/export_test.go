@@ -13,6 +13,12 @@ const WALFarOver = walFarOver
 // MigrationV1 is the schema of version 1, to build an old file.
 var MigrationV1 = migrations[0]
 
+// MigrationV2 upgrades version 1 to 2.
+var MigrationV2 = migrations[1]
+
+// SchemaVersion is the schema this build writes.
+const SchemaVersion = schemaVersion
+
 // Backoff is the wait before a busy transaction's next retry.
 var Backoff = backoff
 

@@ -176,7 +176,7 @@ func TestReplacedBufferStopsAcknowledging(t *testing.T) {
 				if len(saved) != 1 {
 					t.Fatalf("rescued files: %v, want one", saved)
 				}
-				if n := countIn(t, saved[0], `SELECT count(*) FROM events WHERE uploaded_at IS NULL`); n != 3 {
+				if n := countIn(t, saved[0], `SELECT count(*) FROM backlog`); n != 3 {
 					t.Errorf("rescued backlog = %d events, want 3", n)
 				}
 			})

@@ -72,6 +72,35 @@ func buffer(t *testing.T, path string, n int) {
 	}
 }
 
+// shipOldest marks the n oldest events of the buffer at path shipped.
+func shipOldest(t *testing.T, path string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Path: path, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	evs, err := s.FetchBacklog(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(ctx, evs, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // damage overwrites pages [from, from+n) of the file with garbage.
 func damage(t *testing.T, path string, from, n int) {
 	t.Helper()
@@ -283,13 +312,31 @@ func TestOpenTakesWhatIsOurs(t *testing.T) {
 }
 
 // TestBackgroundCheckStopsIngestOnDamage: a file too large to check at start
-// opens, and the background check then finds the damage: Insert fails with
-// ErrDamaged (the server answers 503) and Integrity says why.
+// opens, and the background check then finds the damage in its shipped
+// history: Insert fails with ErrDamaged (the server answers 503) and
+// Integrity says why. Open reads the backlog's rows to count them, so
+// damage there refuses the file at once.
 func TestBackgroundCheckStopsIngestOnDamage(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "events.db")
 	buffer(t, path, 3000)
+	shipOldest(t, path, 2500)
+	inBacklog := filepath.Join(t.TempDir(), "events.db")
+	copyFile(t, path, inBacklog)
 	damage(t, path, 200, 4)
+	// The last pages hold the newest events, the backlog.
+	fi, err := os.Stat(inBacklog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage(t, inBacklog, int(fi.Size()/4096)-20, 4)
+	if s, err := store.Open(ctx, store.Options{Path: inBacklog, StartCheckBytes: -1}); err == nil {
+		s.Close()
+		t.Errorf("open a file damaged in its backlog: no error")
+	} else if !strings.Contains(err.Error(), "count backlog") {
+		t.Errorf("open a file damaged in its backlog: %v, want the backlog count's failure", err)
+	}
+
 	s, err := store.Open(ctx, store.Options{Path: path, StartCheckBytes: -1})
 	if err != nil {
 		t.Fatalf("open with the check in the background: %v", err)

@@ -11,7 +11,7 @@ import (
 
 // schemaVersion is stored in PRAGMA user_version. Each entry of migrations
 // upgrades the schema by one version; a file newer than this build is refused.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var migrations = []string{
 	// 0 -> 1: the buffer.
@@ -58,6 +58,41 @@ CREATE INDEX upload_runs_started ON upload_runs(started_at);
 ALTER TABLE events ADD COLUMN received_at INTEGER;      -- unix ms, collector's clock; NULL before version 2
 ALTER TABLE devices ADD COLUMN last_shipped_at INTEGER; -- unix ms, collector's clock
 UPDATE devices SET last_shipped_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+`,
+	// 2 -> 3: what left the backlog is kept as runs of ids (shipped), not a
+	// time written into every row: a mark rewrote each row it marked and
+	// its entry in the backlog index, as much work as the insert had been.
+	// A run merges the marks of up to a minute (markSpan), so the table
+	// stays small and retention still cuts on the collector's clock. The
+	// marks already made become runs: one per stretch of marked rows.
+	`
+CREATE TABLE shipped (
+	first_id INTEGER PRIMARY KEY,  -- every event with an id from first_id
+	last_id  INTEGER NOT NULL,     -- to last_id has left the backlog
+	first_at INTEGER NOT NULL,     -- unix ms, collector's clock: the run's first mark
+	last_at  INTEGER NOT NULL,     -- and its newest (retention cuts on it)
+	CHECK (last_id >= first_id)
+);
+INSERT INTO shipped (first_id, last_id, first_at, last_at)
+	SELECT min(id), max(id), min(uploaded_at), max(uploaded_at) FROM (
+		SELECT id, uploaded_at, sum(uploaded_at IS NULL) OVER (ORDER BY id) AS stretch FROM events
+	) WHERE uploaded_at IS NOT NULL GROUP BY stretch;
+DROP INDEX events_backlog;
+ALTER TABLE events DROP COLUMN uploaded_at;
+-- The backlog, for diagnostics: the events no run covers. The first
+-- uncovered id is found from the runs' ends, so the view reads only the
+-- backlog's part of the table, however much shipped history it holds.
+CREATE VIEW backlog AS
+SELECT e.* FROM events AS e
+WHERE e.id >= (
+		SELECT coalesce(min(c.id), 9223372036854775807) FROM (
+			SELECT (SELECT min(id) FROM events) AS id
+			UNION ALL
+			SELECT (SELECT min(id) FROM events WHERE id > s.last_id) FROM shipped AS s
+		) AS c
+		WHERE c.id IS NOT NULL
+		AND coalesce((SELECT last_id FROM shipped WHERE first_id <= c.id ORDER BY first_id DESC LIMIT 1), 0) < c.id)
+	AND coalesce((SELECT last_id FROM shipped WHERE first_id <= e.id ORDER BY first_id DESC LIMIT 1), 0) < e.id;
 `,
 }
 

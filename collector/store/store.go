@@ -176,6 +176,10 @@ type Store struct {
 
 	integ integrity // the damage check (preflight.go, integrity.go)
 	stats counters
+
+	// low is the first id not yet shipped (backlog.go): every event below
+	// it has left the backlog. Seeded on Open, raised by each checkpoint.
+	low atomic.Int64
 }
 
 // counters are the store's gauges. Backlog is seeded from disk on Open; the
@@ -294,9 +298,13 @@ func (s *Store) init(ctx context.Context) error {
 		return s.classify(err)
 	}
 	var backlog, devices int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE uploaded_at IS NULL`).Scan(&backlog); err != nil {
+	var low int64
+	// The view finds the backlog's start from the runs' ends in one
+	// statement, however many runs retention keeps.
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(min(id), (SELECT coalesce(max(id), 0) + 1 FROM events)) FROM backlog`).Scan(&backlog, &low); err != nil {
 		return fmt.Errorf("count backlog: %w", err)
 	}
+	s.low.Store(low)
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&devices); err != nil {
 		return fmt.Errorf("count devices: %w", err)
 	}

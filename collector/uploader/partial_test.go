@@ -13,7 +13,7 @@ import (
 
 func backlogIDs(t *testing.T, s *store.Store) []int64 {
 	t.Helper()
-	return int64s(t, s, `SELECT id FROM events WHERE uploaded_at IS NULL ORDER BY id`)
+	return int64s(t, s, `SELECT id FROM backlog ORDER BY id`)
 }
 
 // int64s returns the first column of what query selects, in its order.

@@ -36,7 +36,7 @@ func ReadRows(ctx context.Context, path string) (map[int64]*Row, error) {
 		return nil, err
 	}
 	defer db.Close()
-	q, err := db.QueryContext(ctx, `SELECT id, device_id, kind, payload_json, ts, uploaded_at IS NOT NULL FROM events`)
+	q, err := db.QueryContext(ctx, `SELECT id, device_id, kind, payload_json, ts, id NOT IN (SELECT id FROM backlog) FROM events`)
 	if err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", path, err)
 	}

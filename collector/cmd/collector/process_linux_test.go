@@ -291,7 +291,7 @@ func TestBrokenStdoutPipeFailsTheCycleNotTheProcess(t *testing.T) {
 	if err := p.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v (%s): %s", err, exitStatus(p.cmd), p.logs)
 	}
-	if got := countRows(t, db, `SELECT count(*) FROM events WHERE uploaded_at IS NULL`); got != 7 {
+	if got := countRows(t, db, `SELECT count(*) FROM backlog`); got != 7 {
 		t.Errorf("backlog on disk = %d, want 7", got)
 	}
 
