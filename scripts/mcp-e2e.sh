@@ -28,7 +28,7 @@ post '[{"device_id":"fan-1","kind":"telemetry"},{"device_id":"fan-1","kind":"err
 fail() { echo "mcp-e2e: FAIL: $*" >&2; exit 1; }
 
 backlog=$(inspect --method tools/call --tool-name query \
-  --tool-arg 'sql=SELECT count(*) AS n FROM events WHERE uploaded_at IS NULL' | jq -r '.structuredContent.rows[0][0]')
+  --tool-arg 'sql=SELECT count(*) AS n FROM backlog' | jq -r '.structuredContent.rows[0][0]')
 want=$(curl -sf "127.0.0.1:$port/stats" | jq -r '.store.backlog')
 [ "$backlog" = "$want" ] && [ "$backlog" = 3 ] || fail "backlog through MCP = $backlog, /stats says $want, want 3"
 
