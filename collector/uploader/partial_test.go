@@ -13,24 +13,7 @@ import (
 
 func backlogIDs(t *testing.T, s *store.Store) []int64 {
 	t.Helper()
-	return int64s(t, s, `SELECT id FROM backlog ORDER BY id`)
-}
-
-// int64s returns the first column of what query selects, in its order.
-func int64s(t *testing.T, s *store.Store, query string) []int64 {
-	t.Helper()
-	rows, err := s.DB().Query(query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	return ids
+	return storetest.Int64s(t, s.DB(), `SELECT id FROM backlog ORDER BY id`)
 }
 
 func TestPartialSuccessMarksOnlyWhatTheSinkTook(t *testing.T) {

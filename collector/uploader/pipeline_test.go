@@ -28,7 +28,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // were written.
 func runFirstIDs(t *testing.T, s *store.Store) []int64 {
 	t.Helper()
-	return int64s(t, s, `SELECT first_id FROM upload_runs ORDER BY id`)
+	return storetest.Int64s(t, s.DB(), `SELECT first_id FROM upload_runs ORDER BY id`)
 }
 
 // drainAsync runs Drain in the background; the channel receives its error.

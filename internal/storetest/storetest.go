@@ -115,6 +115,29 @@ func Count(tb testing.TB, db *sql.DB, query string, args ...any) int64 {
 	return n
 }
 
+// Int64s returns the first column of what query selects, in its order (a
+// list of ids, say).
+func Int64s(tb testing.TB, db *sql.DB, query string, args ...any) []int64 {
+	tb.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			tb.Fatalf("%s: %v", query, err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return out
+}
+
 // HoldWriteLock takes the write lock of the database at path from a
 // connection of its own, as another process or a long writer would, and
 // keeps it until release is called (at the latest when the test ends):
