@@ -91,6 +91,31 @@ func firstUnshipped(ctx context.Context, q querier, from int64) (int64, error) {
 	}
 }
 
+// checkRuns refuses runs this collector cannot have written, which would
+// hide events from the uploader for good: one that reaches past the last id
+// the file ever gave (it would cover events not yet received), or two that
+// overlap. The file is not trusted (someone may have edited it); a few
+// statements over the small runs table are the price.
+func checkRuns(ctx context.Context, q querier) error {
+	for _, c := range []struct{ why, query string }{
+		{"reaches past the last event id the file gave", `SELECT first_id, last_id FROM shipped
+			WHERE last_id > coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) LIMIT 1`},
+		{"overlaps the next run", `SELECT a.first_id, a.last_id FROM shipped AS a
+			WHERE a.last_id >= (SELECT min(b.first_id) FROM shipped AS b WHERE b.first_id > a.first_id) LIMIT 1`},
+	} {
+		var first, last int64
+		err := q.QueryRowContext(ctx, c.query).Scan(&first, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check shipped runs: %w", err)
+		}
+		return fmt.Errorf("shipped run %d-%d %s: the file was changed outside the collector", first, last, c.why)
+	}
+	return nil
+}
+
 // raiseLow moves the backlog's start up to id; it never moves down.
 func (s *Store) raiseLow(id int64) {
 	for {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,25 +13,6 @@ import (
 	"edgecollector/collector/store"
 	"edgecollector/internal/storetest"
 )
-
-// ids reads one id column.
-func ids(t *testing.T, db *sql.DB, query string) []int64 {
-	t.Helper()
-	rows, err := db.Query(query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, id)
-	}
-	return out
-}
 
 func eventIDs(evs []collector.Event) []int64 {
 	out := make([]int64, len(evs))
@@ -83,7 +65,7 @@ func TestMarksAreRunsOfIDs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			view := ids(t, s.DB(), `SELECT id FROM backlog ORDER BY id`)
+			view := storetest.Int64s(t, s.DB(), `SELECT id FROM backlog ORDER BY id`)
 			if !slices.Equal(eventIDs(read), view) || int64(len(view)) != 30-step.uploaded {
 				t.Errorf("step %d: read %v, view %v; want the same %d", i, eventIDs(read), view, 30-step.uploaded)
 			}
@@ -152,10 +134,10 @@ func TestMarksSpanAMinute(t *testing.T) {
 	if n != 1200 {
 		t.Errorf("purged %d, want the 1,200 shipped two days ago", n)
 	}
-	if got := ids(t, s.DB(), `SELECT id FROM events ORDER BY id`); !slices.Equal(got, eventIDs(all[1200:])) {
+	if got := storetest.Int64s(t, s.DB(), `SELECT id FROM events ORDER BY id`); !slices.Equal(got, eventIDs(all[1200:])) {
 		t.Errorf("%d events left, want the 300 shipped now", len(got))
 	}
-	if got := ids(t, s.DB(), `SELECT first_id FROM shipped`); !slices.Equal(got, []int64{all[1200].ID}) {
+	if got := storetest.Int64s(t, s.DB(), `SELECT first_id FROM shipped`); !slices.Equal(got, []int64{all[1200].ID}) {
 		t.Errorf("runs left start at %v, want [%d]", got, all[1200].ID)
 	}
 }
@@ -194,7 +176,7 @@ func TestMigrateVersion2(t *testing.T) {
 	db.Close()
 
 	s := storetest.MustOpen(t, store.Options{Path: path})
-	if got := ids(t, s.DB(), `SELECT id FROM backlog ORDER BY id`); !slices.Equal(got, backlog) {
+	if got := storetest.Int64s(t, s.DB(), `SELECT id FROM backlog ORDER BY id`); !slices.Equal(got, backlog) {
 		t.Errorf("backlog view %v, want %v", got, backlog)
 	}
 	got, err := s.FetchBacklog(context.Background(), 0, 100)
@@ -204,7 +186,7 @@ func TestMigrateVersion2(t *testing.T) {
 	if s.Backlog() != int64(len(backlog)) {
 		t.Errorf("backlog gauge %d, want %d", s.Backlog(), len(backlog))
 	}
-	runs := ids(t, s.DB(), `SELECT first_id * 1000 + last_id FROM shipped ORDER BY first_id`)
+	runs := storetest.Int64s(t, s.DB(), `SELECT first_id * 1000 + last_id FROM shipped ORDER BY first_id`)
 	if want := []int64{1010, 15015, 21030, 40040}; !slices.Equal(runs, want) {
 		t.Errorf("runs %v, want %v (first*1000+last)", runs, want)
 	}
@@ -242,6 +224,51 @@ func BenchmarkCheckpoint(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+		})
+	}
+}
+
+// TestOpenRefusesRunsItCouldNotHaveWritten: a run edited into the file that
+// covers ids not yet given, or overlaps another, would keep events from
+// ever being shipped; the file is refused, naming the run.
+func TestOpenRefusesRunsItCouldNotHaveWritten(t *testing.T) {
+	for _, tc := range []struct{ name, edit, want string }{
+		{"past the ids given", `INSERT INTO shipped VALUES ((SELECT seq FROM sqlite_sequence) + 1, (SELECT seq FROM sqlite_sequence) + 100, 1, 1)`, "reaches past the last event id"},
+		{"overlapping", `INSERT INTO shipped VALUES ((SELECT min(id) FROM events), (SELECT min(id) FROM events) + 5, 1, 1),
+			((SELECT min(id) FROM events) + 3, (SELECT min(id) FROM events) + 4, 1, 1)`, "overlaps the next run"},
+		{"sound", `INSERT INTO shipped VALUES ((SELECT min(id) FROM events), (SELECT min(id) FROM events) + 5, 1, 1)`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := storetest.Path(t)
+			s := storetest.MustOpen(t, store.Options{Path: path})
+			storetest.MustInsertEach(t, s, storetest.Events("d", 10))
+			s.Close()
+			db, err := sql.Open(store.SQLite.Driver, store.SQLite.DSN(path, store.ConnConfig{BusyTimeout: time.Second, Synchronous: "FULL"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(tc.edit); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			s2, err := store.Open(context.Background(), store.Options{Path: path})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("open: %v", err)
+				}
+				defer s2.Close()
+				if got := s2.Backlog(); got != 4 {
+					t.Errorf("backlog = %d, want 4", got)
+				}
+				return
+			}
+			if err == nil {
+				s2.Close()
+				t.Fatalf("open: no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("open: %v, want %q", err, tc.want)
+			}
 		})
 	}
 }

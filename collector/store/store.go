@@ -297,6 +297,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err := migrate(ctx, s.db, s.opts.Indexed, first); err != nil {
 		return s.classify(err)
 	}
+	if err := checkRuns(ctx, s.db); err != nil {
+		return err
+	}
 	var backlog, devices int64
 	var low int64
 	// The view finds the backlog's start from the runs' ends in one
