@@ -12,9 +12,10 @@ import (
 // purge never holds the write lock for long.
 const purgeBatch = 500
 
-// Purge deletes events uploaded before `before` (to the minute: markSpan), audit rows started before
-// it, and devices last shipped before it (unless an operator labelled
-// them), in transactions of purgeBatch rows. Every cut is on the
+// Purge deletes events uploaded before `before` (to the minute: a run of
+// marks grows for markSpan), audit rows started before it, and devices last
+// shipped before it (unless an operator labelled them), in transactions of
+// purgeBatch rows. Every cut is on the
 // collector's own clock, never on a producer's ts: an event stamped years
 // ahead goes like the others. SQLite keeps the freed pages and reuses
 // them, so a long-lived file stops growing. AUTOINCREMENT keeps ids from
